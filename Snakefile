@@ -1,0 +1,24 @@
+# lenet-mnist: `snakemake --cores 4` builds every output that params.yaml defines.
+# dvc.yaml runs the same `lenet-mnist <stage>` commands on the same files.
+
+import re
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/metrics.json",
+        expand("data/subsets/{fraction}.npy", fraction=FRACTIONS),
+        expand("results/plots/{run}.png", run=RUNS),

@@ -1,0 +1,35 @@
+"""Checkpoints: the weights, the model's name, the params that made them and the epoch."""
+
+import pickle
+import zipfile
+
+import torch
+
+from lenet_mnist.errors import LenetError, first_line
+from lenet_mnist.files import atomic_path
+from lenet_mnist.model import MODELS, build_model
+
+KEYS = {"state_dict", "model", "params", "epoch"}
+
+
+def save_checkpoint(path, model, model_name, params, epoch):
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "model": model_name, "params": params, "epoch": epoch}, tmp)
+
+
+def load_checkpoint(path):
+    """(model with its weights, checkpoint dict); weights_only=True, so no code is unpickled."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise LenetError(f"{path}: not a readable lenet-mnist checkpoint ({first_line(e)})") from None
+    if not isinstance(ckpt, dict) or not KEYS <= set(ckpt):
+        raise LenetError(f"{path}: not a lenet-mnist checkpoint (expected keys {', '.join(sorted(KEYS))})")
+    if ckpt["model"] not in MODELS:
+        raise LenetError(f"{path}: unknown model {ckpt['model']!r} (allowed: {', '.join(MODELS)})")
+    model = build_model(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise LenetError(f"{path}: weights do not fit model {ckpt['model']!r} ({first_line(e)})") from None
+    return model, ckpt

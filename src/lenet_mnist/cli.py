@@ -1,0 +1,137 @@
+"""`lenet-mnist <stage>`: one subcommand per pipeline stage, called alike by Snakemake and DVC."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from lenet_mnist.errors import LenetError
+from lenet_mnist.params import load_params
+
+log = logging.getLogger("lenet_mnist")
+
+
+def run_download(params, args):
+    from lenet_mnist.download import download
+
+    download(params, args.out)
+
+
+def run_split(params, args):
+    from lenet_mnist.split import split
+
+    split(params, args.raw, args.train, args.val)
+
+
+def run_subsample(params, args):
+    from lenet_mnist.subsample import subsample
+
+    listed = {str(f): f for f in params["subsample"]["fractions"]}
+    if args.fraction not in listed:
+        raise LenetError(f"--fraction {args.fraction}: not in subsample.fractions (allowed: {', '.join(listed)})")
+    subsample(params, listed[args.fraction], args.raw, args.train, args.out)
+
+
+def run_train(params, args):
+    from lenet_mnist.train import train
+
+    if args.run not in params["runs"]:
+        raise LenetError(f"--run {args.run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
+    train(params, args.run, args.raw, args.train_split, args.val_split, args.subset, args.checkpoint, args.history,
+          args.threads)
+
+
+def run_evaluate(params, args):
+    from lenet_mnist.evaluate import evaluate
+
+    evaluate(params, args.checkpoint, args.raw, args.out)
+
+
+def run_summarize(params, args):
+    from lenet_mnist.summarize import summarize
+
+    summarize(params, {run: args.metrics_dir / f"{run}.json" for run in params["runs"]}, args.out)
+
+
+def run_plot(params, args):
+    from lenet_mnist.plot import plot_learning_curves
+
+    plot_learning_curves(args.history, args.out, title=args.history.stem)
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
+    common.add_argument("--log", type=Path, help="also write the log to this file")
+
+    parser = argparse.ArgumentParser(prog="lenet-mnist", description=__doc__)
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+
+    def stage(name, func, help):
+        sub = stages.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    def path(sub, flag, help):
+        sub.add_argument(flag, type=Path, required=True, help=help)
+
+    sub = stage("download", run_download, "fetch the four raw MNIST files (official md5s)")
+    path(sub, "--out", "raw directory, torchvision's layout (data/MNIST/raw)")
+
+    sub = stage("split", run_split, "the midterm's 50k/10k train/validation split")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--train", "output: training indices (.npy)")
+    path(sub, "--val", "output: validation indices (.npy)")
+
+    sub = stage("subsample", run_subsample, "a nested, class-stratified subset of the training split")
+    sub.add_argument("--fraction", required=True, help="one of subsample.fractions, spelled as listed")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--train", "training indices (.npy)")
+    path(sub, "--out", "output: the subset's indices (.npy)")
+
+    sub = stage("train", run_train, "train one run of params.yaml")
+    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--train-split", "training indices (.npy)")
+    path(sub, "--val-split", "validation indices (.npy)")
+    path(sub, "--subset", "the run's subset (.npy)")
+    path(sub, "--checkpoint", "output: final checkpoint (.pt)")
+    path(sub, "--history", "output: per-epoch losses and accuracies (.csv)")
+    sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+
+    sub = stage("evaluate", run_evaluate, "test metrics of a checkpoint on the official 10k test set")
+    path(sub, "--checkpoint", "checkpoint (.pt)")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--out", "output: metrics (.json)")
+
+    sub = stage("summarize", run_summarize, "every run's test metrics in one file")
+    path(sub, "--metrics-dir", "directory of per-run metrics (<run>.json)")
+    path(sub, "--out", "output: summary (.json)")
+
+    sub = stage("plot", run_plot, "learning curves of a run")
+    path(sub, "--history", "per-epoch history (.csv)")
+    path(sub, "--out", "output: figure (.png)")
+    return parser
+
+
+def setup_logging(log_file):
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log)
+    try:
+        args.func(load_params(args.params), args)
+    except LenetError as e:
+        log.error("%s: error: %s", args.stage, e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Stage `evaluate`: test loss and accuracy, per-class accuracy and the confusion matrix of a run."""
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+from lenet_mnist.checkpoint import load_checkpoint
+from lenet_mnist.data import read_part, to_tensors
+from lenet_mnist.files import write_json
+
+log = logging.getLogger(__name__)
+
+N_CLASSES = 10
+
+
+@torch.no_grad()
+def predict(model, images, batch_size):
+    """Summed cross-entropy needs labels, so this returns logits; batches only bound the memory."""
+    model.eval()
+    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def score(logits, labels):
+    """Sample-weighted loss and accuracy over every image (not a mean of per-batch means)."""
+    preds = logits.argmax(dim=1)  # per image: the seed's flattened argmax gave one number per batch
+    loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
+    return loss, (preds == labels).sum().item() / len(labels), preds
+
+
+def confusion_matrix(labels, preds, n_classes=N_CLASSES):
+    """Rows: true class; columns: predicted class."""
+    flat = labels.cpu() * n_classes + preds.cpu()
+    return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def metrics_of(logits, labels):
+    loss, accuracy, preds = score(logits, labels)
+    confusion = confusion_matrix(labels, preds)
+    per_class = confusion.diag().double() / confusion.sum(dim=1).clamp(min=1).double()
+    return {
+        "test_loss": loss,
+        "test_accuracy": accuracy,
+        "n_test": len(labels),
+        "per_class_accuracy": {str(c): per_class[c].item() for c in range(N_CLASSES)},
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def evaluate(params, checkpoint_path, raw_dir, metrics_path):
+    model, ckpt = load_checkpoint(checkpoint_path)
+    images, labels = to_tensors(*read_part(raw_dir, "test"))
+    metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
+    metrics["epochs"] = ckpt["epoch"]
+    write_json(metrics_path, metrics)
+    log.info("%s: test accuracy %.4f, loss %.4f on %d images", checkpoint_path,
+             metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])

@@ -1,0 +1,82 @@
+"""Load params.yaml and validate it against the one schema, before any job runs."""
+
+import copy
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from lenet_mnist.errors import LenetError
+
+SCHEMA = yaml.safe_load(files("lenet_mnist").joinpath("params.schema.yaml").read_text())
+
+
+class ParamsError(LenetError):
+    """params.yaml is missing, unreadable or breaks the schema."""
+
+
+def _fill_defaults(validator_class):
+    """A validator that also writes each missing property's schema default into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+Validator = _fill_defaults(jsonschema.Draft202012Validator)
+
+
+def _describe(error):
+    """One line that names the key and what is allowed."""
+    key = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        prefix = f"{key}." if key else ""
+        return f"{prefix}{unknown[0]}: unknown key (allowed: {', '.join(allowed)})"
+    if error.validator == "enum":
+        return f"{key}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
+    if error.validator == "pattern" and error.schema_path[-2] == "propertyNames":
+        return f"{key}.{error.instance}: a run name may hold only letters, digits, '.', '_' and '-', and must not start with '.'"
+    return f"{key or 'top level'}: {error.message}"
+
+
+def _check_runs(params):
+    """What the schema cannot say: each run trains on a subset that subsample produces."""
+    spelled = {str(f) for f in params["subsample"]["fractions"]}
+    for name, run in params["runs"].items():
+        if str(run["fraction"]) not in spelled:
+            raise ValueError(
+                f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
+                f"(allowed, spelled as listed: {', '.join(sorted(spelled))})"
+            )
+
+
+def load_params(path="params.yaml"):
+    """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ParamsError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
+    error = jsonschema.exceptions.best_match(Validator(SCHEMA).iter_errors(params))
+    if error is not None:
+        raise ParamsError(f"{path}: {_describe(error)}")
+    try:
+        _check_runs(params)
+    except ValueError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    return params

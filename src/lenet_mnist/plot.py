@@ -1,0 +1,38 @@
+"""Stage `plot`: a run's learning curves, loss and accuracy per epoch, train beside validation."""
+
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on the machines that run the pipeline
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from lenet_mnist.files import atomic_path  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def long_history(history):
+    """One row per (epoch, split, metric), the shape seaborn's facets want."""
+    long = history.melt(id_vars="epoch", var_name="column", value_name="value")
+    long[["split", "metric"]] = long["column"].str.split("_", n=1, expand=True)
+    long["split"] = long["split"].map({"train": "train", "val": "validation"})
+    return long
+
+
+def plot_learning_curves(history_path, png_path, title):
+    history = pd.read_csv(history_path)
+    grid = sns.relplot(data=long_history(history), x="epoch", y="value", hue="split", col="metric",
+                       kind="line", marker="o", facet_kws={"sharey": False}, height=3.5, aspect=1.2)
+    grid.set_titles(col_template="{col_name}")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.figure.suptitle(title, y=1.03)
+    with atomic_path(png_path) as tmp:
+        grid.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(grid.figure)
+    log.info("%s -> %s", history_path, png_path)

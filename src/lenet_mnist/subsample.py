@@ -1,0 +1,60 @@
+"""Stage `subsample`: a fixed, nested, class-stratified subset of the training split.
+
+The seed drew its "20%" anew, with replacement, every epoch (so 15 epochs saw about 95% of the
+distinct images); here a subset is a fixed list of indices, and training sees exactly those.
+"""
+
+import logging
+import math
+
+import numpy as np
+
+from lenet_mnist.data import load_indices, read_labels, save_indices
+from lenet_mnist.errors import LenetError
+
+log = logging.getLogger(__name__)
+
+
+def stratified_order(labels, seed):
+    """An order of positions whose every prefix is stratified by class.
+
+    Each class is shuffled, and its r-th image gets the key (r + 1/2) / n_class; sorting by key
+    interleaves the classes in proportion (Sainte-Lague's divisor method). Every subset is a
+    prefix of the same order, so smaller subsets lie inside larger ones by construction.
+    """
+    rng = np.random.default_rng(seed)
+    keys = np.empty(len(labels))
+    for c in np.unique(labels):
+        positions = np.flatnonzero(labels == c)
+        keys[positions] = (rng.permutation(len(positions)) + 0.5) / len(positions)
+    return np.lexsort((rng.random(len(labels)), keys))
+
+
+def subset_size(fraction, n):
+    return math.floor(fraction * n + 0.5)
+
+
+def check_stratified(chosen_labels, all_labels):
+    """Each class's count must be within 1 of its exact share."""
+    share = len(chosen_labels) / len(all_labels)
+    for c in np.unique(all_labels):
+        exact = share * np.count_nonzero(all_labels == c)
+        got = np.count_nonzero(chosen_labels == c)
+        if abs(got - exact) > 1:
+            raise LenetError(f"class {c}: {got} images, but its exact share is {exact:.2f}")
+
+
+def subsample_indices(train_indices, labels, fraction, seed):
+    """Sorted indices (into the 60k) of the `fraction` subset of `train_indices`."""
+    train_labels = labels[train_indices]
+    order = stratified_order(train_labels, seed)
+    chosen = order[: subset_size(fraction, len(train_indices))]
+    check_stratified(train_labels[chosen], train_labels)
+    return np.sort(train_indices[chosen])
+
+
+def subsample(params, fraction, raw_dir, train_path, out_path):
+    train = load_indices(train_path)
+    subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, params["subsample"]["seed"])
+    save_indices(out_path, subset)
+    log.info("subset %s: %d of %d training images -> %s", fraction, len(subset), len(train), out_path)

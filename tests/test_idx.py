@@ -1,0 +1,44 @@
+import re
+
+import numpy as np
+import pytest
+
+from lenet_mnist.idx import IdxError, decode_idx, encode_idx, read_idx
+
+
+def test_round_trip_keeps_shape_and_bytes(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint64).astype(np.uint8).reshape(2, 28, 28)
+    data = encode_idx(images)
+    assert data[:4] == bytes([0, 0, 8, 3])  # the magic number of MNIST's image files
+    assert data[4:16] == (2).to_bytes(4, "big") + (28).to_bytes(4, "big") + (28).to_bytes(4, "big")
+    path = tmp_path / "x-idx3-ubyte"
+    path.write_bytes(data)
+    np.testing.assert_array_equal(read_idx(path), images)
+
+
+def test_labels_are_one_dimensional():
+    labels = np.array([7, 2, 1], dtype=np.uint8)
+    assert encode_idx(labels)[:4] == bytes([0, 0, 8, 1])
+    np.testing.assert_array_equal(decode_idx(encode_idx(labels)), labels)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"\x00\x00", "truncated IDX header"),
+        (b"\x00\x00\x0d\x01" + (1).to_bytes(4, "big") + b"\x00" * 4, "wrong magic number"),
+        (b"\x01\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x00", "wrong magic number"),
+        (b"\x00\x00\x08\x03" + (1).to_bytes(4, "big"), "truncated IDX header"),
+        (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"\x00" * 4, "4 data bytes, but dimensions (5,) need 5"),
+        (b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"\x00" * 6, "6 data bytes"),
+    ],
+)
+def test_malformed_bytes_give_one_clean_error(data, message):
+    with pytest.raises(IdxError, match=re.escape(message)) as info:
+        decode_idx(data, name="f-idx1-ubyte")
+    assert str(info.value).startswith("f-idx1-ubyte: ") and "\n" not in str(info.value)
+
+
+def test_only_uint8_arrays_are_written():
+    with pytest.raises(ValueError):
+        encode_idx(np.zeros(3, dtype=np.float32))

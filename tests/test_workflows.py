@@ -1,0 +1,127 @@
+"""End to end: the real snakemake and dvc commands on the smoke params, in copies of the repository."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SMOKE_PARAMS, commit_all, use_params
+from lenet_mnist.download import OFFICIAL_MD5
+from lenet_mnist.files import md5_of
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent  # snakemake, dvc and lenet-mnist of this environment
+
+
+def run(cmd, cwd, env=None, check=True):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def snakemake_jobs(repo, *args):
+    """(rule, wildcards, command, outputs) of each job of a dry run."""
+    out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", "4", *args], repo)
+    jobs, job = [], None
+    for line in (out.stdout + out.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):$", line):
+            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset()}
+            jobs.append(job)
+        elif job and (m := re.match(r"^\s+output: (.*)$", line)):
+            job["outputs"] = frozenset(m[1].split(", "))
+        elif job and (m := re.match(r"^\s+wildcards: (.*)$", line)):
+            job["wildcards"] = m[1]
+        elif job and line.startswith("Shell command: "):
+            job["cmd"] = line.removeprefix("Shell command: ")
+    return [j for j in jobs if j["rule"] != "all"]
+
+
+def dvc_stages(repo):
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc:
+        return {(stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc.index.stages}
+
+
+def rerun_names(jobs):
+    return {f"{j['rule']}@{j['wildcards'].split('=')[-1]}" if j["wildcards"] else j["rule"] for j in jobs}
+
+
+@pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
+def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, params):
+    use_params(repo_copy, params)
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
+    runs = yaml.safe_load(params.read_text())["runs"]
+    assert sum(j["rule"] == "train" for j in jobs) == len(runs)
+
+
+def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
+    params = use_params(repo_copy, SMOKE_PARAMS)
+    params["runs"]["extra"] = {"fraction": 0.005, "epochs": 1, "seed": 3}
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    assert {"train@extra", "evaluate@extra", "plot@extra"} <= rerun_names(jobs)
+    assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
+
+
+def test_bad_params_stop_snakemake_before_any_job(repo_copy):
+    params = use_params(repo_copy, SMOKE_PARAMS)
+    params["runs"]["small"]["epochs"] = 0
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    done = run(["snakemake", "--cores", "4"], repo_copy, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "lenet-mnist: error: params.yaml: runs.small.epochs: 0 is less than the minimum of 1"
+    assert not (repo_copy / "data").exists() and not (repo_copy / "logs").exists()
+
+
+def check_outputs(repo, runs):
+    for name, md5 in OFFICIAL_MD5.items():
+        assert md5_of(repo / "data/MNIST/raw" / name) == md5
+    summary = json.loads((repo / "results/metrics.json").read_text())
+    assert set(summary["runs"]) == set(runs)
+    for run_name, run in runs.items():
+        metrics = json.loads((repo / f"results/metrics/{run_name}.json").read_text())
+        assert summary["runs"][run_name]["test_accuracy"] == metrics["test_accuracy"]
+        assert metrics["n_test"] == 10_000 and sum(map(sum, metrics["confusion_matrix"])) == 10_000
+        assert (repo / f"results/plots/{run_name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (repo / f"logs/train/{run_name}.log").exists()
+    return summary
+
+
+def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
+    params = use_params(repo_copy, SMOKE_PARAMS)
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    run(["snakemake", "--cores", "4"], repo_copy, env)
+    check_outputs(repo_copy, params["runs"])
+    done = run(["snakemake", "--dry-run", "--cores", "4"], repo_copy, env)
+    assert "Nothing to be done" in done.stdout + done.stderr
+
+    params["runs"]["small"]["lr"] = 0.05
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    assert rerun_names(snakemake_jobs(repo_copy)) == {"train@small", "evaluate@small", "plot@small", "summarize"}
+
+
+def test_dvc_repro_in_a_git_copy_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
+    params = use_params(repo_copy, SMOKE_PARAMS)
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    commit_all(repo_copy, "smoke params")
+    run(["dvc", "repro"], repo_copy, env)
+    summary = check_outputs(repo_copy, params["runs"])
+    assert "up to date" in run(["dvc", "status"], repo_copy, env).stdout
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy, env).stdout)
+    assert shown[""]["data"]["results/metrics.json"]["data"] == summary
+
+    params["runs"]["small"]["lr"] = 0.05
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run(["dvc", "repro"], repo_copy, env).stdout
+    assert set(re.findall(r"Running stage '([^']+)'", out)) == {"train@small", "evaluate@small", "plot@small",
+                                                                 "summarize"}

@@ -1,0 +1,42 @@
+# Helpers shared by the rules: params.yaml, validated once before any job runs.
+
+import json
+import sys
+
+from lenet_mnist.params import ParamsError, load_params
+
+try:
+    PARAMS = load_params("params.yaml")
+except ParamsError as e:
+    sys.exit(f"lenet-mnist: error: {e}")
+
+RUNS = list(PARAMS["runs"])
+# Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.
+FRACTIONS = [str(f) for f in PARAMS["subsample"]["fractions"]]
+
+RAW = "data/MNIST/raw"
+SPLIT = {"train": "data/split/train.npy", "val": "data/split/val.npy"}
+
+
+wildcard_constraints:
+    run="|".join(map(re.escape, RUNS)),
+    fraction="|".join(map(re.escape, FRACTIONS)),
+
+
+def canonical(section):
+    """A params section as Snakemake stores it for its params trigger: sorted keys, so that
+    reordering params.yaml reruns nothing, as in DVC, which compares values."""
+    return json.dumps(section, sort_keys=True)
+
+
+def run_params(wildcards):
+    return canonical(PARAMS["runs"][wildcards.run])
+
+
+def run_subset(wildcards):
+    return f"data/subsets/{PARAMS['runs'][wildcards.run]['fraction']}.npy"
+
+
+def module(name):
+    """A stage's source file: an input, so that editing the code reruns the stage, as in dvc.yaml."""
+    return f"src/lenet_mnist/{name}.py"

@@ -1,0 +1,45 @@
+# Data: the raw files, the train/validation split, and the training subsets.
+
+
+rule download:
+    input:
+        module("download"),
+    output:
+        directory(RAW),
+    params:
+        data=canonical(PARAMS["data"]),
+    log:
+        "logs/download.log",
+    shell:
+        "lenet-mnist download --log {log} --out {output}"
+
+
+rule split:
+    input:
+        module("split"),
+        raw=RAW,
+    output:
+        train=SPLIT["train"],
+        val=SPLIT["val"],
+    params:
+        split=canonical(PARAMS["split"]),
+    log:
+        "logs/split.log",
+    shell:
+        "lenet-mnist split --log {log} --raw {input.raw} --train {output.train} --val {output.val}"
+
+
+rule subsample:
+    input:
+        module("subsample"),
+        raw=RAW,
+        train=SPLIT["train"],
+    output:
+        "data/subsets/{fraction}.npy",
+    params:
+        seed=PARAMS["subsample"]["seed"],
+    log:
+        "logs/subsample/{fraction}.log",
+    shell:
+        "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --raw {input.raw}"
+        " --train {input.train} --out {output}"
