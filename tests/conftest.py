@@ -44,11 +44,15 @@ def params():
     return params
 
 
+OUTPUT_DIRS = ("data", "models", "results", "logs")  # what the pipeline writes
+
+
 def repo_files():
-    """Tracked and new, not ignored files: what a clone of this working tree would hold."""
+    """What a clone of this working tree holds (tracked and new, not ignored files), less outputs."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                          capture_output=True, check=True).stdout
-    return [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
+    names = [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
+    return [name for name in names if name.split("/")[0] not in OUTPUT_DIRS]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """End to end: the real snakemake and dvc commands on the smoke params, in copies of the repository."""
 
+import copy
 import json
 import os
 import re
@@ -25,6 +26,10 @@ def run(cmd, cwd, env=None, check=True):
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def write_params(repo, params):
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))  # reorders keys too, which must not matter
 
 
 def snakemake_jobs(repo, *args):
@@ -67,7 +72,7 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
     params = use_params(repo_copy, SMOKE_PARAMS)
     params["runs"]["extra"] = {"fraction": 0.005, "epochs": 1, "seed": 3}
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
     assert {"train@extra", "evaluate@extra", "plot@extra"} <= rerun_names(jobs)
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
@@ -76,7 +81,7 @@ def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
 def test_bad_params_stop_snakemake_before_any_job(repo_copy):
     params = use_params(repo_copy, SMOKE_PARAMS)
     params["runs"]["small"]["epochs"] = 0
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(repo_copy, params)
     done = run(["snakemake", "--cores", "4"], repo_copy, check=False)
     assert done.returncode != 0
     assert done.stderr.strip() == "lenet-mnist: error: params.yaml: runs.small.epochs: 0 is less than the minimum of 1"
@@ -97,6 +102,14 @@ def check_outputs(repo, runs):
     return summary
 
 
+# An edit to params.yaml, and the jobs it must rerun: only those that read the edited key, and
+# their descendants. The raw files are fixed by their md5s, so a new data source reruns only download.
+EDITS = [
+    (lambda p: p["runs"]["small"].update(lr=0.05), {"train@small", "evaluate@small", "plot@small", "summarize"}),
+    (lambda p: p["data"].update(timeout_s=11), {"download"}),
+]
+
+
 def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
     params = use_params(repo_copy, SMOKE_PARAMS)
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
@@ -105,9 +118,11 @@ def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_
     done = run(["snakemake", "--dry-run", "--cores", "4"], repo_copy, env)
     assert "Nothing to be done" in done.stdout + done.stderr
 
-    params["runs"]["small"]["lr"] = 0.05
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
-    assert rerun_names(snakemake_jobs(repo_copy)) == {"train@small", "evaluate@small", "plot@small", "summarize"}
+    for edit, expected in EDITS:
+        edited = copy.deepcopy(params)
+        edit(edited)
+        write_params(repo_copy, edited)
+        assert rerun_names(snakemake_jobs(repo_copy)) == expected
 
 
 def test_dvc_repro_in_a_git_copy_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
@@ -120,8 +135,8 @@ def test_dvc_repro_in_a_git_copy_then_reruns_only_what_an_edit_touches(repo_copy
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy, env).stdout)
     assert shown[""]["data"]["results/metrics.json"]["data"] == summary
 
-    params["runs"]["small"]["lr"] = 0.05
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
-    out = run(["dvc", "repro"], repo_copy, env).stdout
-    assert set(re.findall(r"Running stage '([^']+)'", out)) == {"train@small", "evaluate@small", "plot@small",
-                                                                 "summarize"}
+    for edit, expected in EDITS:
+        edit(params)
+        write_params(repo_copy, params)
+        out = run(["dvc", "repro"], repo_copy, env).stdout
+        assert set(re.findall(r"Running stage '([^']+)'", out)) == expected

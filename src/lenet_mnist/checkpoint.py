@@ -5,7 +5,7 @@ import zipfile
 
 import torch
 
-from lenet_mnist.errors import LenetError, first_line
+from lenet_mnist.errors import LenetError, one_line
 from lenet_mnist.files import atomic_path
 from lenet_mnist.model import MODELS, build_model
 
@@ -22,7 +22,7 @@ def load_checkpoint(path):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        raise LenetError(f"{path}: not a readable lenet-mnist checkpoint ({first_line(e)})") from None
+        raise LenetError(f"{path}: not a readable lenet-mnist checkpoint ({one_line(e)})") from None
     if not isinstance(ckpt, dict) or not KEYS <= set(ckpt):
         raise LenetError(f"{path}: not a lenet-mnist checkpoint (expected keys {', '.join(sorted(KEYS))})")
     if ckpt["model"] not in MODELS:
@@ -31,5 +31,5 @@ def load_checkpoint(path):
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
-        raise LenetError(f"{path}: weights do not fit model {ckpt['model']!r} ({first_line(e)})") from None
+        raise LenetError(f"{path}: weights do not fit model {ckpt['model']!r} ({one_line(e)})") from None
     return model, ckpt

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_mnist.errors import LenetError, first_line
+from lenet_mnist.errors import LenetError, one_line
 from lenet_mnist.files import md5_of
 from lenet_mnist.idx import encode_idx
 
@@ -66,7 +66,7 @@ def from_torchvision(workdir, timeout_s):
     try:
         MNIST(root=workdir, train=True, download=True)
     except Exception as e:  # torchvision reports every mirror failure as a different type
-        raise SourceError(f"{type(e).__name__}: {first_line(e)}") from None
+        raise SourceError(f"{type(e).__name__}: {one_line(e)}") from None
     finally:
         socket.setdefaulttimeout(previous)
     raw = Path(workdir) / "MNIST" / "raw"

@@ -5,7 +5,6 @@ class LenetError(Exception):
     """Bad input or a failed stage: the message names the file or key and what is allowed."""
 
 
-def first_line(error):
-    """An exception's message fit for a one-line error; its type where it has no message."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+def one_line(error):
+    """An exception's message folded into one line; its type where it has no message."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -8,6 +8,7 @@ import sys
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.data import load_indices, read_part, to_tensors
@@ -86,7 +87,8 @@ def train(params, run_name, raw_dir, train_split_path, val_split_path, subset_pa
              run_name, run["model"], len(train_y), subset_path, run["epochs"], batches, device, threads)
 
     history = []
-    with tqdm(total=run["epochs"] * batches, unit="batch", disable=not sys.stderr.isatty(), leave=False) as bar:
+    bar = tqdm(total=run["epochs"] * batches, unit="batch", disable=not sys.stderr.isatty(), leave=False)
+    with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch
         for epoch in range(1, run["epochs"] + 1):
             train_loss, train_acc = train_epoch(model, optimizer, train_x, train_y, run["batch_size"], generator, bar)
             val_loss, val_acc, _ = score(predict(model, val_x, eval_batch), val_y)

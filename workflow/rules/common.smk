@@ -14,6 +14,9 @@ RUNS = list(PARAMS["runs"])
 # Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.
 FRACTIONS = [str(f) for f in PARAMS["subsample"]["fractions"]]
 
+# The raw files are checked against their official md5s, so their content never changes:
+# rules read them as ancient(RAW), and rerunning download (after an edit to data.sources, say)
+# reruns nothing downstream, as in DVC, where the directory's hash is unchanged.
 RAW = "data/MNIST/raw"
 SPLIT = {"train": "data/split/train.npy", "val": "data/split/val.npy"}
 

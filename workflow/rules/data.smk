@@ -17,7 +17,7 @@ rule download:
 rule split:
     input:
         module("split"),
-        raw=RAW,
+        raw=ancient(RAW),
     output:
         train=SPLIT["train"],
         val=SPLIT["val"],
@@ -32,7 +32,7 @@ rule split:
 rule subsample:
     input:
         module("subsample"),
-        raw=RAW,
+        raw=ancient(RAW),
         train=SPLIT["train"],
     output:
         "data/subsets/{fraction}.npy",

@@ -5,7 +5,7 @@ rule train:
     input:
         module("train"),
         module("model"),
-        raw=RAW,
+        raw=ancient(RAW),
         train=SPLIT["train"],
         val=SPLIT["val"],
         subset=run_subset,
@@ -29,7 +29,7 @@ rule evaluate:
     input:
         module("evaluate"),
         checkpoint="models/{run}.pt",
-        raw=RAW,
+        raw=ancient(RAW),
     output:
         "results/metrics/{run}.json",
     params:
