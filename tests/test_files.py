@@ -3,14 +3,14 @@ import os
 
 import pytest
 
-from lenet_mnist.files import atomic_path, md5_of, write_bytes
+from lenet_mnist.files import atomic_path, digest_of, write_bytes
 
 
-def test_md5_of_matches_hashlib(tmp_path):
+def test_digest_of_matches_hashlib(tmp_path):
     path = tmp_path / "f"
     data = bytes(range(256)) * 5000
     path.write_bytes(data)
-    assert md5_of(path) == hashlib.md5(data).hexdigest()
+    assert digest_of(path) == hashlib.md5(data).hexdigest()
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -13,7 +13,7 @@ import yaml
 
 from conftest import ROOT, SMOKE_PARAMS, commit_all, use_params
 from lenet_mnist.download import OFFICIAL_MD5
-from lenet_mnist.files import md5_of
+from lenet_mnist.files import digest_of
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def test_bad_params_stop_snakemake_before_any_job(repo_copy):
 
 def check_outputs(repo, runs):
     for name, md5 in OFFICIAL_MD5.items():
-        assert md5_of(repo / "data/MNIST/raw" / name) == md5
+        assert digest_of(repo / "data/MNIST/raw" / name) == md5
     summary = json.loads((repo / "results/metrics.json").read_text())
     assert set(summary["runs"]) == set(runs)
     for run_name, run in runs.items():

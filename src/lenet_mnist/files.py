@@ -43,9 +43,6 @@ def write_json(path, obj):
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def md5_of(path):
-    digest = hashlib.md5()
+def digest_of(path, algorithm="md5"):
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
