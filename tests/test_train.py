@@ -47,8 +47,7 @@ def test_same_params_and_threads_give_identical_history_and_weights(tmp_path, ra
     a = run_training(params, raw_dir, stage_files, tmp_path / "a")
     b = run_training(params, raw_dir, stage_files, tmp_path / "b")
     assert a[1].read_bytes() == b[1].read_bytes()
-    wa, wb = (torch.load(p, weights_only=True)["state_dict"] for p in (a[0], b[0]))
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a[0].read_bytes() == b[0].read_bytes()  # the checkpoint too, byte for byte, so DVC's hash agrees
 
 
 def test_another_seed_gives_other_weights(tmp_path, raw_dir, params, stage_files):

@@ -13,8 +13,10 @@ KEYS = {"state_dict", "model", "params", "epoch"}
 
 
 def save_checkpoint(path, model, model_name, params, epoch):
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "model": model_name, "params": params, "epoch": epoch}, tmp)
+    # Saved through a file object: given a path, torch names the archive's root after the file,
+    # and the temporary name would make equal checkpoints differ in their bytes (and DVC hashes).
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"state_dict": model.state_dict(), "model": model_name, "params": params, "epoch": epoch}, f)
 
 
 def load_checkpoint(path):

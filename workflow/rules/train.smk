@@ -5,6 +5,7 @@ rule train:
     input:
         module("train"),
         module("model"),
+        module("checkpoint"),
         raw=ancient(RAW),
         train=SPLIT["train"],
         val=SPLIT["val"],
