@@ -36,6 +36,21 @@ def test_restricted_unpickler_refuses_a_builtin_call():
         dl.load_numpy_pickle(data)
 
 
+def codec_call(codec):
+    """A protocol-2 pickle of _codecs.encode("abc", codec), written opcode by opcode."""
+    def unicode(text):
+        return b"X" + len(text).to_bytes(4, "little") + text.encode()
+
+    return b"\x80\x02" + b"c_codecs\nencode\n" + unicode("abc") + unicode(codec) + b"\x86R."
+
+
+def test_restricted_unpickler_admits_latin1_bytes_only():
+    """Python 3 pickles rebuild bytes with _codecs.encode(text, "latin1"); no other codec passes."""
+    assert dl.load_numpy_pickle(codec_call("latin1")) == b"abc"
+    with pytest.raises(pickle.UnpicklingError, match="refused codec 'rot13'"):
+        dl.load_numpy_pickle(codec_call("rot13"))
+
+
 def fake_deeplearning_pickle(rng, n_train=5, n_valid=3, n_test=4):
     """The deeplearning.net layout: pixel = byte / 256, float32; labels int64."""
     def part(n):
