@@ -18,11 +18,20 @@ def error_lines(capsys):
 
 
 def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys):
-    args = ["train", "--run", "nope", "--raw", str(raw_dir), "--train-split", "a.npy", "--val-split", "b.npy",
-            "--subset", "c.npy", "--checkpoint", "out/m.pt", "--history", "out/h.csv"]
+    args = ["prepare", "--run", "nope", "--raw", str(raw_dir), "--train-split", "a.npy", "--subset", "c.npy",
+            "--trainset", "out/t.npz", "--recipe", "out/r.json"]
     assert main(args) == 1
     [line] = error_lines(capsys)
-    assert line.endswith("train: error: --run nope: not a run of params.yaml (allowed: small, larger)")
+    assert line.endswith("prepare: error: --run nope: not a run of params.yaml (allowed: small, larger)")
+    assert not (workdir / "out").exists()
+
+
+def test_a_seed_not_in_params_is_refused(workdir, raw_dir, capsys):
+    args = ["train", "--seed", "7", "--recipe", "r.json", "--trainset", "t.npz", "--raw", str(raw_dir),
+            "--val-split", "v.npy", "--checkpoint", "out/m.pt", "--history", "out/h.csv"]
+    assert main(args) == 1
+    [line] = error_lines(capsys)
+    assert line.endswith("train: error: --seed 7: not in seeds (allowed: 0, 1)")
     assert not (workdir / "out").exists()
 
 

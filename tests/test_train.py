@@ -7,7 +7,8 @@ import torch
 from lenet_mnist.checkpoint import load_checkpoint, save_checkpoint
 from lenet_mnist.errors import LenetError
 from lenet_mnist.evaluate import evaluate
-from lenet_mnist.model import MODELS, build_model
+from lenet_mnist.model import build_model
+from lenet_mnist.prepare import load_recipe, prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
 from lenet_mnist.train import HISTORY_COLUMNS, train
@@ -22,10 +23,11 @@ def stage_files(tmp_path, raw_dir, params):
     return paths
 
 
-def run_training(params, raw_dir, stage_files, out_dir, threads=1):
+def run_training(params, raw_dir, stage_files, out_dir, seed=0):
+    trainset, recipe = out_dir / "train.npz", out_dir / "recipe.json"
+    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], trainset, recipe)
     checkpoint, history = out_dir / "model.pt", out_dir / "history.csv"
-    train(params, "tiny", raw_dir, stage_files["train_split"], stage_files["val_split"], stage_files["subset"],
-          checkpoint, history, threads)
+    train(params, seed, recipe, trainset, raw_dir, stage_files["val_split"], checkpoint, history, threads=1)
     return checkpoint, history
 
 
@@ -35,12 +37,20 @@ def read_history(path):
 
 
 def test_training_writes_a_history_and_a_safe_checkpoint(tmp_path, raw_dir, params, stage_files):
-    checkpoint, history = run_training(params, raw_dir, stage_files, tmp_path / "a")
+    checkpoint, history = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=1)
     rows = read_history(history)
     assert list(rows[0]) == HISTORY_COLUMNS and [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(0 <= float(r["val_accuracy"]) <= 1 for r in rows)
     model, ckpt = load_checkpoint(checkpoint)  # weights_only=True inside
-    assert ckpt["model"] == "lenet" and ckpt["epoch"] == 2 and ckpt["params"] == params["runs"]["tiny"]
+    assert ckpt["epoch"] == 2 and ckpt["params"]["seed"] == 1 and ckpt["params"]["fraction"] == 1.0
+    assert ckpt["architecture"] == params["models"]["lenet"]
+
+
+def test_the_recipe_resolves_the_runs_named_entries(tmp_path, raw_dir, params, stage_files):
+    run_training(params, raw_dir, stage_files, tmp_path / "a")
+    recipe = load_recipe(tmp_path / "a" / "recipe.json")
+    assert recipe["architecture"] == params["models"]["lenet"]
+    assert recipe["optimizer_spec"] == params["optimizers"]["sgd"] and recipe["name"] == "tiny"
 
 
 def test_same_params_and_threads_give_identical_history_and_weights(tmp_path, raw_dir, params, stage_files):
@@ -51,19 +61,15 @@ def test_same_params_and_threads_give_identical_history_and_weights(tmp_path, ra
 
 
 def test_another_seed_gives_other_weights(tmp_path, raw_dir, params, stage_files):
-    a = run_training(params, raw_dir, stage_files, tmp_path / "a")
-    params["runs"]["tiny"]["seed"] = 7
-    b = run_training(params, raw_dir, stage_files, tmp_path / "b")
+    a = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=0)
+    b = run_training(params, raw_dir, stage_files, tmp_path / "b", seed=1)
     wa, wb = (torch.load(p, weights_only=True)["state_dict"] for p in (a[0], b[0]))
     assert not torch.equal(wa["0.weight"], wb["0.weight"])
 
 
-def test_the_loop_learns_a_learnable_task(tmp_path, raw_dir, params, stage_files, monkeypatch):
-    """The synthetic digits carry their class in a bright bar. The sigmoid LeNet sits on its
-    plateau for far longer than a unit test may take, so a linear model stands in for it here:
-    what is tested is the loop (shuffling, steps, sample-weighted metrics) and evaluate."""
-    monkeypatch.setitem(MODELS, "lenet", lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)))
-    params["runs"]["tiny"].update(epochs=10, lr=0.1, batch_size=16)
+def test_a_relu_lenet_learns_a_learnable_task(tmp_path, raw_dir, params, stage_files):
+    """The synthetic digits carry their class in a bright bar; a few epochs must find it."""
+    params["runs"]["tiny"].update(model="lenet_relu_max", optimizer="adam", epochs=8, batch_size=16)
     checkpoint, history = run_training(params, raw_dir, stage_files, tmp_path / "a")
     rows = read_history(history)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
@@ -79,28 +85,24 @@ def test_a_subset_outside_the_training_split_is_refused(tmp_path, raw_dir, param
     assert not (tmp_path / "a").exists()
 
 
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        (b"", "not a readable lenet-mnist checkpoint"),
-        (b"not a checkpoint at all", "not a readable lenet-mnist checkpoint"),
-    ],
-)
-def test_bad_checkpoints_are_refused(tmp_path, content, message):
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all"])
+def test_bad_checkpoints_are_refused(tmp_path, content):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    with pytest.raises(LenetError, match=message):
+    with pytest.raises(LenetError, match="not a readable lenet-mnist checkpoint"):
         load_checkpoint(path)
 
 
-def test_truncated_and_foreign_checkpoints_are_refused(tmp_path):
+def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, params):
+    architecture = params["models"]["lenet"]
     good = tmp_path / "good.pt"
-    save_checkpoint(good, build_model("lenet"), "lenet", {}, 1)
+    save_checkpoint(good, build_model(architecture), architecture, {}, 1)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(LenetError, match="not a readable"):
         load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
-    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "model": "lenet", "params": {}, "epoch": 1}, foreign)
-    with pytest.raises(LenetError, match="weights do not fit model 'lenet'"):
+    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "architecture": architecture, "params": {},
+                "epoch": 1}, foreign)
+    with pytest.raises(LenetError, match="weights do not fit architecture"):
         load_checkpoint(foreign)

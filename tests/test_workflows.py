@@ -29,7 +29,7 @@ def run(cmd, cwd, env=None, check=True):
 
 
 def write_params(repo, params):
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))  # reorders keys too, which must not matter
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))  # sorts keys too, which must not matter
 
 
 def snakemake_jobs(repo, *args):
@@ -57,7 +57,13 @@ def dvc_stages(repo):
 
 
 def rerun_names(jobs):
-    return {f"{j['rule']}@{j['wildcards'].split('=')[-1]}" if j["wildcards"] else j["rule"] for j in jobs}
+    """Snakemake's jobs named as DVC names their stages: rule@run-seed, rule@fraction or rule."""
+    names = set()
+    for job in jobs:
+        values = dict(pair.split("=") for pair in job["wildcards"].split(", ")) if job["wildcards"] else {}
+        suffix = "-".join(values[k] for k in ("fraction", "run", "seed") if k in values)
+        names.add(f"{job['rule']}@{suffix}" if suffix else job["rule"])
+    return names
 
 
 @pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
@@ -65,16 +71,16 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
     use_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
-    runs = yaml.safe_load(params.read_text())["runs"]
-    assert sum(j["rule"] == "train" for j in jobs) == len(runs)
+    expected = yaml.safe_load(params.read_text())
+    assert sum(j["rule"] == "train" for j in jobs) == len(expected["runs"]) * len(expected["seeds"])
 
 
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
     params = use_params(repo_copy, SMOKE_PARAMS)
-    params["runs"]["extra"] = {"fraction": 0.005, "epochs": 1, "seed": 3}
+    params["runs"]["extra"] = {"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
     write_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
-    assert {"train@extra", "evaluate@extra", "plot@extra"} <= rerun_names(jobs)
+    assert {"prepare@extra", "train@extra-0", "train@extra-1", "evaluate@extra-1", "plot@extra"} <= rerun_names(jobs)
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
 
 
@@ -88,24 +94,32 @@ def test_bad_params_stop_snakemake_before_any_job(repo_copy):
     assert not (repo_copy / "data").exists() and not (repo_copy / "logs").exists()
 
 
-def check_outputs(repo, runs):
+def check_outputs(repo, params):
     for name, md5 in OFFICIAL_MD5.items():
         assert digest_of(repo / "data/MNIST/raw" / name) == md5
     summary = json.loads((repo / "results/metrics.json").read_text())
-    assert set(summary["runs"]) == set(runs)
-    for run_name, run in runs.items():
-        metrics = json.loads((repo / f"results/metrics/{run_name}.json").read_text())
-        assert summary["runs"][run_name]["test_accuracy"] == metrics["test_accuracy"]
-        assert metrics["n_test"] == 10_000 and sum(map(sum, metrics["confusion_matrix"])) == 10_000
-        assert (repo / f"results/plots/{run_name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert (repo / f"logs/train/{run_name}.log").exists()
+    assert set(summary["runs"]) == set(params["runs"])
+    for run in params["runs"]:
+        for seed in params["seeds"]:
+            metrics = json.loads((repo / f"results/metrics/{run}/{seed}.json").read_text())
+            assert summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] == metrics["test_accuracy"]
+            assert metrics["n_test"] == 10_000 and sum(map(sum, metrics["confusion_matrix"])) == 10_000
+            assert (repo / f"logs/train/{run}/{seed}.log").exists()
+        assert summary["runs"][run]["test_accuracy"]["n"] == len(params["seeds"])
+        assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
+    assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
     return summary
 
 
 # An edit to params.yaml, and the jobs it must rerun: only those that read the edited key, and
 # their descendants. The raw files are fixed by their md5s, so a new data source reruns only download.
 EDITS = [
-    (lambda p: p["runs"]["small"].update(lr=0.05), {"train@small", "evaluate@small", "plot@small", "summarize"}),
+    (lambda p: p["runs"]["small"].update(epochs=2),
+     {"prepare@small", "train@small-0", "train@small-1", "evaluate@small-0", "evaluate@small-1", "plot@small",
+      "summarize"}),
+    (lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
+     {"prepare@larger", "train@larger-0", "train@larger-1", "evaluate@larger-0", "evaluate@larger-1",
+      "plot@larger", "summarize"}),
     (lambda p: p["data"].update(timeout_s=11), {"download"}),
 ]
 
@@ -114,7 +128,7 @@ def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_
     params = use_params(repo_copy, SMOKE_PARAMS)
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
     run(["snakemake", "--cores", "4"], repo_copy, env)
-    check_outputs(repo_copy, params["runs"])
+    check_outputs(repo_copy, params)
     done = run(["snakemake", "--dry-run", "--cores", "4"], repo_copy, env)
     assert "Nothing to be done" in done.stdout + done.stderr
 
@@ -130,7 +144,7 @@ def test_dvc_repro_in_a_git_copy_then_reruns_only_what_an_edit_touches(repo_copy
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
     commit_all(repo_copy, "smoke params")
     run(["dvc", "repro"], repo_copy, env)
-    summary = check_outputs(repo_copy, params["runs"])
+    summary = check_outputs(repo_copy, params)
     assert "up to date" in run(["dvc", "status"], repo_copy, env).stdout
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy, env).stdout)
     assert shown[""]["data"]["results/metrics.json"]["data"] == summary

@@ -1,4 +1,4 @@
-"""Checkpoints: the weights, the model's name, the params that made them and the epoch."""
+"""Checkpoints: the weights, the architecture that holds them, the run's params and the epoch."""
 
 import pickle
 import zipfile
@@ -7,16 +7,17 @@ import torch
 
 from lenet_mnist.errors import LenetError, one_line
 from lenet_mnist.files import atomic_path
-from lenet_mnist.model import MODELS, build_model
+from lenet_mnist.model import build_model
 
-KEYS = {"state_dict", "model", "params", "epoch"}
+KEYS = {"state_dict", "architecture", "params", "epoch"}
 
 
-def save_checkpoint(path, model, model_name, params, epoch):
+def save_checkpoint(path, model, architecture, params, epoch):
     # Saved through a file object: given a path, torch names the archive's root after the file,
     # and the temporary name would make equal checkpoints differ in their bytes (and DVC hashes).
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"state_dict": model.state_dict(), "model": model_name, "params": params, "epoch": epoch}, f)
+        torch.save({"state_dict": model.state_dict(), "architecture": architecture, "params": params,
+                    "epoch": epoch}, f)
 
 
 def load_checkpoint(path):
@@ -27,11 +28,9 @@ def load_checkpoint(path):
         raise LenetError(f"{path}: not a readable lenet-mnist checkpoint ({one_line(e)})") from None
     if not isinstance(ckpt, dict) or not KEYS <= set(ckpt):
         raise LenetError(f"{path}: not a lenet-mnist checkpoint (expected keys {', '.join(sorted(KEYS))})")
-    if ckpt["model"] not in MODELS:
-        raise LenetError(f"{path}: unknown model {ckpt['model']!r} (allowed: {', '.join(MODELS)})")
-    model = build_model(ckpt["model"])
     try:
+        model = build_model(ckpt["architecture"])
         model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise LenetError(f"{path}: weights do not fit model {ckpt['model']!r} ({one_line(e)})") from None
+    except (TypeError, KeyError, RuntimeError) as e:
+        raise LenetError(f"{path}: weights do not fit architecture {ckpt['architecture']} ({one_line(e)})") from None
     return model, ckpt

@@ -32,12 +32,20 @@ def run_subsample(params, args):
     subsample(params, listed[args.fraction], args.raw, args.train, args.out)
 
 
-def run_train(params, args):
-    from lenet_mnist.train import train
+def run_prepare(params, args):
+    from lenet_mnist.prepare import prepare
 
     if args.run not in params["runs"]:
         raise LenetError(f"--run {args.run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
-    train(params, args.run, args.raw, args.train_split, args.val_split, args.subset, args.checkpoint, args.history,
+    prepare(params, args.run, args.raw, args.train_split, args.subset, args.trainset, args.recipe)
+
+
+def run_train(params, args):
+    from lenet_mnist.train import train
+
+    if args.seed not in params["seeds"]:
+        raise LenetError(f"--seed {args.seed}: not in seeds (allowed: {', '.join(map(str, params['seeds']))})")
+    train(params, args.seed, args.recipe, args.trainset, args.raw, args.val_split, args.checkpoint, args.history,
           args.threads)
 
 
@@ -50,13 +58,14 @@ def run_evaluate(params, args):
 def run_summarize(params, args):
     from lenet_mnist.summarize import summarize
 
-    summarize(params, {run: args.metrics_dir / f"{run}.json" for run in params["runs"]}, args.out)
+    summarize(params, args.metrics_dir, args.out)
 
 
 def run_plot(params, args):
     from lenet_mnist.plot import plot_learning_curves
 
-    plot_learning_curves(args.history, args.out, title=args.history.stem)
+    paths = {seed: args.history_dir / f"{seed}.csv" for seed in params["seeds"]}
+    plot_learning_curves(paths, args.out, title=args.history_dir.name)
 
 
 def build_parser():
@@ -89,12 +98,20 @@ def build_parser():
     path(sub, "--train", "training indices (.npy)")
     path(sub, "--out", "output: the subset's indices (.npy)")
 
-    sub = stage("train", run_train, "train one run of params.yaml")
+    sub = stage("prepare", run_prepare, "a run's training set (its subset under its policy) and its recipe")
     sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
     path(sub, "--raw", "raw directory")
     path(sub, "--train-split", "training indices (.npy)")
-    path(sub, "--val-split", "validation indices (.npy)")
     path(sub, "--subset", "the run's subset (.npy)")
+    path(sub, "--trainset", "output: the training set (.npz)")
+    path(sub, "--recipe", "output: the run with its model and optimizer resolved (.json)")
+
+    sub = stage("train", run_train, "train one prepared run with one seed")
+    sub.add_argument("--seed", type=int, required=True, help="one of seeds in params.yaml")
+    path(sub, "--recipe", "the run's recipe (.json, from prepare)")
+    path(sub, "--trainset", "the run's training set (.npz, from prepare)")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--val-split", "validation indices (.npy)")
     path(sub, "--checkpoint", "output: final checkpoint (.pt)")
     path(sub, "--history", "output: per-epoch losses and accuracies (.csv)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
@@ -104,12 +121,12 @@ def build_parser():
     path(sub, "--raw", "raw directory")
     path(sub, "--out", "output: metrics (.json)")
 
-    sub = stage("summarize", run_summarize, "every run's test metrics in one file")
-    path(sub, "--metrics-dir", "directory of per-run metrics (<run>.json)")
+    sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
+    path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out", "output: summary (.json)")
 
-    sub = stage("plot", run_plot, "learning curves of a run")
-    path(sub, "--history", "per-epoch history (.csv)")
+    sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
+    path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
     return parser
 

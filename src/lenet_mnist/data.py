@@ -27,10 +27,15 @@ def read_part(raw_dir, part):
     return images, labels
 
 
+def pixels(images):
+    """Float images in [0, 1] with a channel axis (what the seed's ToTensor gave), from uint8 N x 28 x 28."""
+    return images.unsqueeze(1).float().div_(255)
+
+
 def to_tensors(images, labels, device="cpu"):
-    """Float images in [0, 1] with a channel axis (what the seed's ToTensor gave), int64 labels."""
-    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device).unsqueeze(1).float().div_(255)
-    return x, torch.from_numpy(labels.astype(np.int64)).to(device)
+    """(pixels, int64 labels) on the device, from uint8 numpy arrays."""
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
+    return pixels(x), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
 def save_indices(path, indices):

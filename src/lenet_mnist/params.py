@@ -1,6 +1,7 @@
 """Load params.yaml and validate it against the one schema, before any job runs."""
 
 import copy
+import json
 from importlib.resources import files
 from pathlib import Path
 
@@ -40,23 +41,45 @@ def _describe(error):
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         prefix = f"{key}." if key else ""
-        return f"{prefix}{unknown[0]}: unknown key (allowed: {', '.join(allowed)})"
+        return f"{prefix}{unknown[0]}: unknown key (allowed: {', '.join(allowed) or 'none'})"
     if error.validator == "enum":
         return f"{key}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
-    if error.validator == "pattern" and error.schema_path[-2] == "propertyNames":
-        return f"{key}.{error.instance}: a run name may hold only letters, digits, '.', '_' and '-', and must not start with '.'"
+    if error.validator == "pattern" and "propertyNames" in error.schema_path:
+        return (f"{key}.{error.instance}: a name may hold only letters, digits, '_' and '.', and must start "
+                "with a letter or digit (it becomes a file and stage name)")
     return f"{key or 'top level'}: {error.message}"
 
 
-def _check_runs(params):
-    """What the schema cannot say: each run trains on a subset that subsample produces."""
+def _check_references(params):
+    """What the schema cannot say: names refer to entries that exist, and no run is defined twice."""
     spelled = {str(f) for f in params["subsample"]["fractions"]}
+    seen = {}
     for name, run in params["runs"].items():
+        for kind, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies")):
+            if run[kind] not in params[table]:
+                raise ValueError(f"runs.{name}.{kind}: {run[kind]!r} is not one of {table} "
+                                 f"(allowed: {', '.join(params[table])})")
         if str(run["fraction"]) not in spelled:
-            raise ValueError(
-                f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
-                f"(allowed, spelled as listed: {', '.join(sorted(spelled))})"
-            )
+            raise ValueError(f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
+                             f"(allowed, spelled as listed: {', '.join(sorted(spelled))})")
+        # Identical runs would train the same thing twice: a study should name the one run.
+        config = json.dumps(run, sort_keys=True)
+        if config in seen:
+            raise ValueError(f"runs.{name}: the same configuration as runs.{seen[config]} (list that run instead)")
+        seen[config] = name
+    for name, optimizer in params["optimizers"].items():
+        if optimizer["name"] != "sgd" and optimizer["momentum"]:
+            raise ValueError(f"optimizers.{name}.momentum: only sgd takes momentum")
+    for study, spec in params["studies"].items():
+        for i, run in enumerate(spec["runs"]):
+            if run not in params["runs"]:
+                raise ValueError(f"studies.{study}.runs.{i}: {run!r} is not one of runs "
+                                 f"(allowed: {', '.join(params['runs'])})")
+
+
+def jobs(params):
+    """Every training job: each run once per seed, in params order."""
+    return [(run, seed) for run in params["runs"] for seed in params["seeds"]]
 
 
 def load_params(path="params.yaml"):
@@ -76,7 +99,7 @@ def load_params(path="params.yaml"):
     if error is not None:
         raise ParamsError(f"{path}: {_describe(error)}")
     try:
-        _check_runs(params)
+        _check_references(params)
     except ValueError as e:
         raise ParamsError(f"{path}: {e}") from None
     return params

@@ -24,15 +24,17 @@ def long_history(history):
     return long
 
 
-def plot_learning_curves(history_path, png_path, title):
-    history = pd.read_csv(history_path)
-    grid = sns.relplot(data=long_history(history), x="epoch", y="value", hue="split", col="metric",
-                       kind="line", marker="o", facet_kws={"sharey": False}, height=3.5, aspect=1.2)
+def plot_learning_curves(history_paths, png_path, title):
+    """`history_paths` maps each seed to its history; lines are means over seeds, bands 95% CIs."""
+    history = pd.concat([pd.read_csv(path).assign(seed=seed) for seed, path in history_paths.items()])
+    grid = sns.relplot(data=long_history(history.drop(columns="seed")), x="epoch", y="value", hue="split",
+                       col="metric", kind="line", marker="o", errorbar=("ci", 95), seed=0,
+                       facet_kws={"sharey": False}, height=3.5, aspect=1.2)
     grid.set_titles(col_template="{col_name}")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    grid.figure.suptitle(title, y=1.03)
+    grid.figure.suptitle(f"{title} (mean over {len(history_paths)} seeds, 95% CI)", y=1.03)
     with atomic_path(png_path) as tmp:
         grid.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(grid.figure)
-    log.info("%s -> %s", history_path, png_path)
+    log.info("%s -> %s", ", ".join(map(str, history_paths.values())), png_path)

@@ -1,25 +1,49 @@
-"""Stage `summarize`: every run's test metrics in one git-tracked file for `dvc metrics diff`."""
+"""Stage `summarize`: every run's test metrics over its seeds, with 95% confidence intervals, in one
+git-tracked file that `dvc metrics diff` reads as a table of results."""
 
 import json
 import logging
+import math
+
+from scipy import stats
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ["test_accuracy", "test_loss", "epochs"]
+METRICS = ["test_accuracy", "test_loss"]
 
 
-def summarize(params, metrics_paths, summary_path):
-    """`metrics_paths` maps each run of params.yaml to its evaluate output."""
+def mean_ci(values, confidence=0.95):
+    """Mean and Student-t confidence interval over seeds; no interval from a single seed."""
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return {"mean": mean, "ci95_low": None, "ci95_high": None, "n": n}
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def read_metrics(path, run, seed):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise LenetError(f"{path}: cannot read the metrics of run {run}, seed {seed} ({e})") from None
+
+
+def summarize(params, metrics_dir, summary_path):
+    """`metrics_dir` holds <run>/<seed>.json for every run and seed of params.yaml."""
     runs = {}
     for run in params["runs"]:
-        path = metrics_paths[run]
-        try:
-            metrics = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise LenetError(f"{path}: cannot read the metrics of run {run} ({e})") from None
-        runs[run] = {key: metrics[key] for key in SUMMARY_KEYS}
-    write_json(summary_path, {"runs": runs})
-    log.info("%d runs -> %s", len(runs), summary_path)
+        per_seed = {seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in params["seeds"]}
+        runs[run] = {
+            **{key: mean_ci([m[key] for m in per_seed.values()]) for key in METRICS},
+            "seeds": {str(seed): {key: m[key] for key in METRICS} for seed, m in per_seed.items()},
+        }
+    studies = {
+        study: {run: runs[run]["test_accuracy"] for run in spec["runs"]} for study, spec in params["studies"].items()
+    }
+    write_json(summary_path, {"runs": runs, "studies": studies})
+    log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)

@@ -1,4 +1,4 @@
-"""Stage `train`: one run of params.yaml, with a per-epoch history and a final checkpoint."""
+"""Stage `train`: one run of params.yaml with one seed, a per-epoch history and a final checkpoint."""
 
 import csv
 import logging
@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from lenet_mnist.prepare import load_recipe, load_trainset
 from lenet_mnist.checkpoint import save_checkpoint
-from lenet_mnist.data import load_indices, read_part, to_tensors
-from lenet_mnist.errors import LenetError
+from lenet_mnist.data import load_indices, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import predict, score
 from lenet_mnist.files import atomic_path
 from lenet_mnist.model import build_model
@@ -28,9 +28,10 @@ def resolve_device(name):
     return torch.device(name)
 
 
-OPTIMIZERS = {
-    "sgd": lambda parameters, run: torch.optim.SGD(parameters, lr=run["lr"]),  # vanilla, as in the seed
-}
+def make_optimizer(spec, parameters):
+    if spec["name"] == "sgd":
+        return torch.optim.SGD(parameters, lr=spec["lr"], momentum=spec["momentum"])
+    return torch.optim.Adam(parameters, lr=spec["lr"])
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, progress):
@@ -61,40 +62,41 @@ def write_history(path, rows):
         writer.writerows(rows)
 
 
-def train(params, run_name, raw_dir, train_split_path, val_split_path, subset_path, checkpoint_path, history_path,
-          threads):
-    run = params["runs"][run_name]
+def train(params, seed, recipe_path, trainset_path, raw_dir, val_split_path, checkpoint_path, history_path, threads):
+    run = load_recipe(recipe_path)
+    run_name, architecture = run["name"], run["architecture"]
     torch.set_num_threads(threads)
-    torch.manual_seed(run["seed"])  # the initial weights
+    torch.manual_seed(seed)  # the initial weights
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, when on a GPU
     torch.use_deterministic_algorithms(True)
     device = resolve_device(params["compute"]["device"])
 
-    images, labels = read_part(raw_dir, "train")
-    subset, val = load_indices(subset_path), load_indices(val_split_path)
-    # The subset must come from the training split: a run must never see validation images.
-    if not set(subset.tolist()) <= set(load_indices(train_split_path).tolist()):
-        raise LenetError(f"{subset_path}: holds indices outside the training split {train_split_path}")
-    train_x, train_y = to_tensors(images[subset], labels[subset], device)
-    val_x, val_y = to_tensors(images[val], labels[val], device)
+    views, labels = load_trainset(trainset_path)
+    views = torch.from_numpy(views).to(device)  # kept as bytes; one view is made float per epoch
+    train_y = torch.from_numpy(labels.astype("int64")).to(device)
+    images, all_labels = read_part(raw_dir, "train")
+    val = load_indices(val_split_path)
+    val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
-    model = build_model(run["model"]).to(device)
-    optimizer = OPTIMIZERS[run["optimizer"]](model.parameters(), run)
-    generator = torch.Generator().manual_seed(run["seed"])  # the data order, apart from the weights
+    model = build_model(architecture).to(device)
+    optimizer = make_optimizer(run["optimizer_spec"], model.parameters())
+    generator = torch.Generator().manual_seed(seed)  # the data order, apart from the weights
     eval_batch = params["evaluate"]["batch_size"]
     batches = -(-len(train_y) // run["batch_size"])
-    log.info("run %s: %s on %d images (%s), %d epochs of %d batches, on %s with %d threads",
-             run_name, run["model"], len(train_y), subset_path, run["epochs"], batches, device, threads)
+    log.info("run %s seed %d: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
+             run_name, seed, run["model"], run["optimizer"], len(train_y), len(views), run["epochs"], batches,
+             device, threads)
 
     history = []
     bar = tqdm(total=run["epochs"] * batches, unit="batch", disable=not sys.stderr.isatty(), leave=False)
     with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch
         for epoch in range(1, run["epochs"] + 1):
+            train_x = pixels(views[(epoch - 1) % len(views)])
             train_loss, train_acc = train_epoch(model, optimizer, train_x, train_y, run["batch_size"], generator, bar)
             val_loss, val_acc, _ = score(predict(model, val_x, eval_batch), val_y)
             history.append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss, train_acc, val_loss, val_acc])))
-            log.info("run %s epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
-                     run_name, epoch, run["epochs"], train_loss, train_acc, val_loss, val_acc)
+            log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                     run_name, seed, epoch, run["epochs"], train_loss, train_acc, val_loss, val_acc)
 
     write_history(history_path, history)
-    save_checkpoint(checkpoint_path, model.cpu(), run["model"], run, run["epochs"])
+    save_checkpoint(checkpoint_path, model.cpu(), architecture, {**run, "seed": seed}, run["epochs"])

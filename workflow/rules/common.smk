@@ -3,7 +3,7 @@
 import json
 import sys
 
-from lenet_mnist.params import ParamsError, load_params
+from lenet_mnist.params import ParamsError, jobs, load_params
 
 try:
     PARAMS = load_params("params.yaml")
@@ -11,6 +11,8 @@ except ParamsError as e:
     sys.exit(f"lenet-mnist: error: {e}")
 
 RUNS = list(PARAMS["runs"])
+SEEDS = PARAMS["seeds"]
+JOBS = jobs(PARAMS)  # (run, seed) pairs: one training job each
 # Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.
 FRACTIONS = [str(f) for f in PARAMS["subsample"]["fractions"]]
 
@@ -24,6 +26,7 @@ SPLIT = {"train": "data/split/train.npy", "val": "data/split/val.npy"}
 wildcard_constraints:
     run="|".join(map(re.escape, RUNS)),
     fraction="|".join(map(re.escape, FRACTIONS)),
+    seed=r"\d+",
 
 
 def canonical(section):
@@ -34,6 +37,13 @@ def canonical(section):
 
 def run_params(wildcards):
     return canonical(PARAMS["runs"][wildcards.run])
+
+
+def run_entries(wildcards):
+    """The named entries a run refers to, as dvc.yaml's prepare stage lists them."""
+    run = PARAMS["runs"][wildcards.run]
+    return canonical({table: PARAMS[table][run[key]]
+                      for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies"))})
 
 
 def run_subset(wildcards):

@@ -1,14 +1,16 @@
-# Results: the summary of every run's test metrics and the learning curves.
+# Results: every run's test metrics over its seeds, and the learning curves.
 
 
 rule summarize:
     input:
         module("summarize"),
-        metrics=expand("results/metrics/{run}.json", run=RUNS),
+        metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
     output:
         "results/metrics.json",
     params:
         runs=RUNS,
+        seeds=SEEDS,
+        studies=canonical(PARAMS["studies"]),
     log:
         "logs/summarize.log",
     shell:
@@ -18,7 +20,7 @@ rule summarize:
 rule plot:
     input:
         module("plot"),
-        history="results/history/{run}.csv",
+        histories=expand("results/history/{{run}}/{seed}.csv", seed=SEEDS),
     output:
         report(
             "results/plots/{run}.png",
@@ -26,7 +28,9 @@ rule plot:
             category="Learning curves",
             labels={"run": "{run}"},
         ),
+    params:
+        seeds=SEEDS,
     log:
         "logs/plot/{run}.log",
     shell:
-        "lenet-mnist plot --log {log} --history {input.history} --out {output}"
+        "lenet-mnist plot --log {log} --history-dir results/history/{wildcards.run} --out {output}"

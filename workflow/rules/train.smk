@@ -1,4 +1,23 @@
-# Training and evaluation: one job per run of params.yaml.
+# Training and evaluation: a run's prepared inputs, then one job per run and seed.
+
+
+rule prepare:
+    input:
+        module("prepare"),
+        raw=ancient(RAW),
+        train=SPLIT["train"],
+        subset=run_subset,
+    output:
+        trainset="data/runs/{run}/train.npz",
+        recipe="data/runs/{run}/recipe.json",
+    params:
+        run=run_params,
+        entries=run_entries,
+    log:
+        "logs/prepare/{run}.log",
+    shell:
+        "lenet-mnist prepare --log {log} --run {wildcards.run} --raw {input.raw} --train-split {input.train}"
+        " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe}"
 
 
 rule train:
@@ -6,36 +25,35 @@ rule train:
         module("train"),
         module("model"),
         module("checkpoint"),
+        recipe="data/runs/{run}/recipe.json",
+        trainset="data/runs/{run}/train.npz",
         raw=ancient(RAW),
-        train=SPLIT["train"],
         val=SPLIT["val"],
-        subset=run_subset,
     output:
-        checkpoint="models/{run}.pt",
-        history="results/history/{run}.csv",
+        checkpoint="models/{run}/{seed}.pt",
+        history="results/history/{run}/{seed}.csv",
     params:
-        run=run_params,
         compute=canonical(PARAMS["compute"]),
         evaluate=canonical(PARAMS["evaluate"]),
     threads: PARAMS["compute"]["threads"]
     log:
-        "logs/train/{run}.log",
+        "logs/train/{run}/{seed}.log",
     shell:
-        "lenet-mnist train --log {log} --run {wildcards.run} --raw {input.raw}"
-        " --train-split {input.train} --val-split {input.val} --subset {input.subset}"
+        "lenet-mnist train --log {log} --seed {wildcards.seed} --recipe {input.recipe} --trainset {input.trainset}"
+        " --raw {input.raw} --val-split {input.val}"
         " --checkpoint {output.checkpoint} --history {output.history} --threads {threads}"
 
 
 rule evaluate:
     input:
         module("evaluate"),
-        checkpoint="models/{run}.pt",
+        checkpoint="models/{run}/{seed}.pt",
         raw=ancient(RAW),
     output:
-        "results/metrics/{run}.json",
+        "results/metrics/{run}/{seed}.json",
     params:
         evaluate=canonical(PARAMS["evaluate"]),
     log:
-        "logs/evaluate/{run}.log",
+        "logs/evaluate/{run}/{seed}.log",
     shell:
         "lenet-mnist evaluate --log {log} --checkpoint {input.checkpoint} --raw {input.raw} --out {output}"
