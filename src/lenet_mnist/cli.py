@@ -37,7 +37,7 @@ def run_prepare(params, args):
 
     if args.run not in params["runs"]:
         raise LenetError(f"--run {args.run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
-    prepare(params, args.run, args.raw, args.train_split, args.subset, args.trainset, args.recipe)
+    prepare(params, args.run, args.raw, args.train_split, args.subset, args.trainset, args.recipe, args.preview)
 
 
 def run_train(params, args):
@@ -105,6 +105,7 @@ def build_parser():
     path(sub, "--subset", "the run's subset (.npy)")
     path(sub, "--trainset", "output: the training set (.npz)")
     path(sub, "--recipe", "output: the run with its model and optimizer resolved (.json)")
+    path(sub, "--preview", "output: the first images beside their views (.png)")
 
     sub = stage("train", run_train, "train one prepared run with one seed")
     sub.add_argument("--seed", type=int, required=True, help="one of seeds in params.yaml")

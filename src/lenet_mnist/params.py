@@ -67,6 +67,9 @@ def _check_references(params):
         if config in seen:
             raise ValueError(f"runs.{name}: the same configuration as runs.{seen[config]} (list that run instead)")
         seen[config] = name
+    for name, policy in params["policies"].items():
+        if policy["scale"][0] > policy["scale"][1]:
+            raise ValueError(f"policies.{name}.scale: {policy['scale']} must be [low, high] with low <= high")
     for name, optimizer in params["optimizers"].items():
         if optimizer["name"] != "sgd" and optimizer["momentum"]:
             raise ValueError(f"optimizers.{name}.momentum: only sgd takes momentum")

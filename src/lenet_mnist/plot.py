@@ -38,3 +38,22 @@ def plot_learning_curves(history_paths, png_path, title):
         grid.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(grid.figure)
     log.info("%s -> %s", ", ".join(map(str, history_paths.values())), png_path)
+
+
+def plot_preview(originals, views, png_path, title, max_views=5):
+    """A grid: each row an image, first as it is, then its first views."""
+    views = views[:max_views]
+    fig, axes = plt.subplots(len(originals), 1 + len(views), figsize=(1.1 * (1 + len(views)), 1.1 * len(originals)),
+                             squeeze=False)
+    for row, original in enumerate(originals):
+        for col, image in enumerate([original, *views[:, row]]):
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title("original" if col == 0 else f"view {col - 1}", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)

@@ -4,12 +4,19 @@
 rule prepare:
     input:
         module("prepare"),
+        module("augment"),
         raw=ancient(RAW),
         train=SPLIT["train"],
         subset=run_subset,
     output:
         trainset="data/runs/{run}/train.npz",
         recipe="data/runs/{run}/recipe.json",
+        preview=report(
+            "results/previews/{run}.png",
+            caption="../report/preview.rst",
+            category="Augmentation",
+            labels={"run": "{run}"},
+        ),
     params:
         run=run_params,
         entries=run_entries,
@@ -17,7 +24,7 @@ rule prepare:
         "logs/prepare/{run}.log",
     shell:
         "lenet-mnist prepare --log {log} --run {wildcards.run} --raw {input.raw} --train-split {input.train}"
-        " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe}"
+        " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe} --preview {output.preview}"
 
 
 rule train:
