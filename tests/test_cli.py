@@ -19,7 +19,7 @@ def error_lines(capsys):
 
 def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys):
     args = ["prepare", "--run", "nope", "--raw", str(raw_dir), "--train-split", "a.npy", "--subset", "c.npy",
-            "--trainset", "out/t.npz", "--recipe", "out/r.json"]
+            "--trainset", "out/t.npz", "--recipe", "out/r.json", "--preview", "out/p.png"]
     assert main(args) == 1
     [line] = error_lines(capsys)
     assert line.endswith("prepare: error: --run nope: not a run of params.yaml (allowed: small, larger)")

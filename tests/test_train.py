@@ -25,7 +25,8 @@ def stage_files(tmp_path, raw_dir, params):
 
 def run_training(params, raw_dir, stage_files, out_dir, seed=0):
     trainset, recipe = out_dir / "train.npz", out_dir / "recipe.json"
-    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], trainset, recipe)
+    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], trainset, recipe,
+            out_dir / "preview.png")
     checkpoint, history = out_dir / "model.pt", out_dir / "history.csv"
     train(params, seed, recipe, trainset, raw_dir, stage_files["val_split"], checkpoint, history, threads=1)
     return checkpoint, history
