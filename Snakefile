@@ -22,3 +22,4 @@ rule all:
         "results/metrics.json",
         expand("data/subsets/{fraction}.npy", fraction=FRACTIONS),
         expand("results/plots/{run}.png", run=RUNS),
+        "results/figures",

@@ -42,7 +42,7 @@ def params():
     params["split"]["val_size"] = 60
     params["subsample"]["fractions"] = [0.5, 1.0]
     params["runs"] = {"tiny": {**params["runs"]["small"], "fraction": 1.0, "epochs": 2}}
-    params["studies"] = {"tiny": {"runs": ["tiny"]}}
+    params["studies"] = {"tiny": {"question": "Does it train?", "figure": "learning_curves", "runs": ["tiny"]}}
     return params
 
 

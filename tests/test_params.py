@@ -23,7 +23,7 @@ def test_shipped_params_are_valid(path):
 
 def test_defaults_are_the_seeds_settings(tmp_path, smoke):
     smoke["runs"] = {"q1": {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01}}
-    smoke["studies"] = {"q1": {"runs": ["q1"]}}
+    smoke["studies"] = {"q1": {"question": "Q1?", "figure": "learning_curves", "runs": ["q1"]}}
     del smoke["data"]["timeout_s"]
     params = load_params(write(tmp_path, smoke))
     assert params["runs"]["q1"] == {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01,

@@ -13,6 +13,7 @@ import yaml
 
 from conftest import ROOT, SMOKE_PARAMS, commit_all, use_params
 from lenet_mnist.download import OFFICIAL_MD5
+from lenet_mnist.figures import fmt
 from lenet_mnist.files import digest_of
 
 pytestmark = pytest.mark.e2e
@@ -108,7 +109,15 @@ def check_outputs(repo, params):
         assert summary["runs"][run]["test_accuracy"]["n"] == len(params["seeds"])
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
+    for figure in ["smoke", "smoke_sizes", "confusion"]:
+        assert (repo / f"results/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (repo / f"results/figures/{figure}.csv").stat().st_size > 0
     return summary
+
+
+def report_numbers(summary):
+    """How the captions and answers print each run's mean test accuracy and its interval."""
+    return [fmt(stat["test_accuracy"]) for stat in summary["runs"].values()]
 
 
 # An edit to params.yaml, and the jobs it must rerun: only those that read the edited key, and
@@ -116,10 +125,10 @@ def check_outputs(repo, params):
 EDITS = [
     (lambda p: p["runs"]["small"].update(epochs=2),
      {"prepare@small", "train@small-0", "train@small-1", "evaluate@small-0", "evaluate@small-1", "plot@small",
-      "summarize"}),
+      "summarize", "figures"}),
     (lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
      {"prepare@larger", "train@larger-0", "train@larger-1", "evaluate@larger-0", "evaluate@larger-1",
-      "plot@larger", "summarize"}),
+      "plot@larger", "summarize", "figures"}),
     (lambda p: p["data"].update(timeout_s=11), {"download"}),
 ]
 
@@ -128,9 +137,18 @@ def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_
     params = use_params(repo_copy, SMOKE_PARAMS)
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
     run(["snakemake", "--cores", "4"], repo_copy, env)
-    check_outputs(repo_copy, params)
+    summary = check_outputs(repo_copy, params)
     done = run(["snakemake", "--dry-run", "--cores", "4"], repo_copy, env)
     assert "Nothing to be done" in done.stdout + done.stderr
+
+    # The report's text states the measured numbers, as computed from the metrics.
+    texts = json.loads((repo_copy / "results/figures/report.json").read_text())
+    for number in report_numbers(summary):
+        assert number in texts["captions"]["smoke"] and number in texts["answers"]["smoke"]["answer"]
+    run(["snakemake", "--report", "results/report.html"], repo_copy, env)
+    html = (repo_copy / "results/report.html").read_text()
+    for number in report_numbers(summary):
+        assert number in html
 
     for edit, expected in EDITS:
         edited = copy.deepcopy(params)

@@ -58,7 +58,7 @@ def run_evaluate(params, args):
 def run_summarize(params, args):
     from lenet_mnist.summarize import summarize
 
-    summarize(params, args.metrics_dir, args.out)
+    summarize(params, args.metrics_dir, args.history_dir, args.out)
 
 
 def run_plot(params, args):
@@ -66,6 +66,12 @@ def run_plot(params, args):
 
     paths = {seed: args.history_dir / f"{seed}.csv" for seed in params["seeds"]}
     plot_learning_curves(paths, args.out, title=args.history_dir.name)
+
+
+def run_figures(params, args):
+    from lenet_mnist.figures import figures
+
+    figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
 
 
 def build_parser():
@@ -124,11 +130,17 @@ def build_parser():
 
     sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
+    path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--out", "output: summary (.json)")
 
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
     path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
+    sub = stage("figures", run_figures, "a figure per study, the best run's confusion matrix, captions and answers")
+    path(sub, "--summary", "results/metrics.json")
+    path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
+    path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
+    path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")
     return parser
 
 

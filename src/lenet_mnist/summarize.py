@@ -1,9 +1,11 @@
 """Stage `summarize`: every run's test metrics over its seeds, with 95% confidence intervals, in one
 git-tracked file that `dvc metrics diff` reads as a table of results."""
 
+import csv
 import json
 import logging
 import math
+import statistics
 
 from scipy import stats
 
@@ -13,6 +15,7 @@ from lenet_mnist.files import write_json
 log = logging.getLogger(__name__)
 
 METRICS = ["test_accuracy", "test_loss"]
+THRESHOLDS = {"epochs_to_val_95": 0.95, "epochs_to_val_98": 0.98}  # Q2: how fast each variant gets there
 
 
 def mean_ci(values, confidence=0.95):
@@ -33,14 +36,34 @@ def read_metrics(path, run, seed):
         raise LenetError(f"{path}: cannot read the metrics of run {run}, seed {seed} ({e})") from None
 
 
-def summarize(params, metrics_dir, summary_path):
-    """`metrics_dir` holds <run>/<seed>.json for every run and seed of params.yaml."""
+def epochs_to(history_path, threshold):
+    """The first epoch whose validation accuracy reaches the threshold; None if none does."""
+    with open(history_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if float(row["val_accuracy"]) >= threshold:
+                return int(row["epoch"])
+    return None
+
+
+def speed(epochs):
+    """How many seeds reached a threshold, and the median epoch if they all did."""
+    reached = [e for e in epochs if e is not None]
+    return {"reached": len(reached), "of": len(epochs),
+            "median": statistics.median(reached) if len(reached) == len(epochs) else None}
+
+
+def summarize(params, metrics_dir, history_dir, summary_path):
+    """`metrics_dir` and `history_dir` hold <run>/<seed>.json and .csv for every run and seed."""
     runs = {}
     for run in params["runs"]:
         per_seed = {seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in params["seeds"]}
+        for seed, metrics in per_seed.items():
+            for key, threshold in THRESHOLDS.items():
+                metrics[key] = epochs_to(history_dir / run / f"{seed}.csv", threshold)
         runs[run] = {
             **{key: mean_ci([m[key] for m in per_seed.values()]) for key in METRICS},
-            "seeds": {str(seed): {key: m[key] for key in METRICS} for seed, m in per_seed.items()},
+            **{key: speed([m[key] for m in per_seed.values()]) for key in THRESHOLDS},
+            "seeds": {str(seed): {key: m[key] for key in [*METRICS, *THRESHOLDS]} for seed, m in per_seed.items()},
         }
     studies = {
         study: {run: runs[run]["test_accuracy"] for run in spec["runs"]} for study, spec in params["studies"].items()

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: params.yaml, validated once before any job runs.
 
 import json
+import os
 import sys
 
 from lenet_mnist.params import ParamsError, jobs, load_params
@@ -9,6 +10,12 @@ try:
     PARAMS = load_params("params.yaml")
 except ParamsError as e:
     sys.exit(f"lenet-mnist: error: {e}")
+
+# For `snakemake --report`: the captions and answers that the figures stage computed from the
+# metrics, so that the report's text states measured numbers; nothing before the first run.
+if os.path.exists("results/figures/report.json"):
+    with open("results/figures/report.json") as f:
+        config["measured"] = json.load(f)
 
 RUNS = list(PARAMS["runs"])
 SEEDS = PARAMS["seeds"]

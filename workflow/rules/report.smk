@@ -1,10 +1,11 @@
-# Results: every run's test metrics over its seeds, and the learning curves.
+# Results: every run's test metrics over its seeds, the learning curves, and a figure per study.
 
 
 rule summarize:
     input:
         module("summarize"),
         metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
+        histories=[f"results/history/{run}/{seed}.csv" for run, seed in JOBS],
     output:
         "results/metrics.json",
     params:
@@ -14,7 +15,8 @@ rule summarize:
     log:
         "logs/summarize.log",
     shell:
-        "lenet-mnist summarize --log {log} --metrics-dir results/metrics --out {output}"
+        "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
+        " --out {output}"
 
 
 rule plot:
@@ -34,3 +36,26 @@ rule plot:
         "logs/plot/{run}.log",
     shell:
         "lenet-mnist plot --log {log} --history-dir results/history/{wildcards.run} --out {output}"
+
+
+rule figures:
+    input:
+        module("figures"),
+        summary="results/metrics.json",
+        metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
+        histories=[f"results/history/{run}/{seed}.csv" for run, seed in JOBS],
+    output:
+        report(
+            directory("results/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    params:
+        studies=canonical(PARAMS["studies"]),
+        seeds=SEEDS,
+    log:
+        "logs/figures.log",
+    shell:
+        "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
+        " --metrics-dir results/metrics --out-dir {output}"

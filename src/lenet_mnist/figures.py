@@ -1,0 +1,160 @@
+"""Stage `figures`: one figure per study and the best run's confusion matrix, each with the data
+behind it as CSV (for `dvc plots`) and a caption that states its measured numbers, plus a short
+answer to each study's question, all computed here from the metrics (report.json)."""
+
+import json
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on the machines that run the pipeline
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from lenet_mnist.files import atomic_path, write_json  # noqa: E402
+from lenet_mnist.plot import long_history  # noqa: E402
+from lenet_mnist.subsample import subset_size  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def fmt(stat):
+    """'0.9912 [0.9890, 0.9934]': a mean and its 95% CI over seeds."""
+    if stat["ci95_low"] is None:
+        return f"{stat['mean']:.4f} (1 seed)"
+    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
+
+
+def fmt_epochs(speed):
+    if speed["reached"] < speed["of"]:
+        return f"not reached by {speed['of'] - speed['reached']} of {speed['of']} seeds"
+    return f"epoch {speed['median']:g}"
+
+
+def save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def save_csv(frame, path):
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def learning_curves(params, runs, history_dir, out_dir, study):
+    frames = [pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
+              for run in runs for seed in params["seeds"]]
+    history = pd.concat(frames, ignore_index=True)
+    long = long_history(history.drop(columns=["run", "seed"])).assign(
+        run=history["run"].repeat(4).to_numpy(), seed=history["seed"].repeat(4).to_numpy())
+    save_csv(long, out_dir / f"{study}.csv")
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="run", row="split", col="metric", kind="line",
+                       errorbar=("ci", 95), seed=0, facet_kws={"sharey": "col"}, height=3, aspect=1.4)
+    grid.set_titles(template="{row_name} {col_name}")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    grid.figure.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
+    save(grid.figure, out_dir / f"{study}.png")
+
+
+def size_table(params, summary, runs):
+    n_train = 60_000 - params["split"]["val_size"]
+    rows = []
+    for run in runs:
+        spec, stat = params["runs"][run], summary["runs"][run]["test_accuracy"]
+        rows.append({"run": run, "policy": spec["policy"], "fraction": spec["fraction"],
+                     "n_train": subset_size(spec["fraction"], n_train), "test_accuracy": stat["mean"],
+                     "ci95_low": stat["ci95_low"], "ci95_high": stat["ci95_high"]})
+    return pd.DataFrame(rows).sort_values(["policy", "n_train"])
+
+
+def data_size(params, summary, runs, out_dir, study):
+    table = size_table(params, summary, runs)
+    save_csv(table, out_dir / f"{study}.csv")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(data=table, x="n_train", y="test_accuracy", hue="policy", marker="o", errorbar=None, ax=ax)
+    for (policy, group), color in zip(table.groupby("policy", sort=False), sns.color_palette()):
+        if group["ci95_low"].notna().all():
+            ax.fill_between(group["n_train"], group["ci95_low"], group["ci95_high"], alpha=0.2, color=color)
+    ax.set(xlabel="training images", ylabel="test accuracy",
+           title=f"{study}: mean over {len(params['seeds'])} seeds, 95% CI")
+    save(fig, out_dir / f"{study}.png")
+    return table
+
+
+def confusion(params, summary, metrics_dir, out_dir):
+    best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
+    total = None
+    for seed in params["seeds"]:
+        matrix = pd.DataFrame(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
+        total = matrix if total is None else total + matrix
+    long = total.stack().rename("count").rename_axis(["actual", "predicted"]).reset_index()
+    save_csv(long, out_dir / "confusion.csv")
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    sns.heatmap(total, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
+    ax.set(xlabel="predicted", ylabel="actual", title=f"{best}: test set, summed over {len(params['seeds'])} seeds")
+    save(fig, out_dir / "confusion.png")
+    errors = total.to_numpy().sum() - total.to_numpy().trace()
+    off = total.to_numpy().copy()
+    off[range(10), range(10)] = 0
+    worst = divmod(int(off.argmax()), 10)
+    return best, int(errors), worst, int(off.max())
+
+
+def describe_curves(summary, runs):
+    """Caption and answer of a learning-curve study: each run's test accuracy and speed, best first."""
+    stats = {run: summary["runs"][run] for run in runs}
+    ranked = sorted(runs, key=lambda run: -stats[run]["test_accuracy"]["mean"])
+    lines = [f"{run}: test accuracy {fmt(stats[run]['test_accuracy'])}, 95% validation accuracy "
+             f"{fmt_epochs(stats[run]['epochs_to_val_95'])}, 98% {fmt_epochs(stats[run]['epochs_to_val_98'])}"
+             for run in ranked]
+    caption = "Learning curves, mean over seeds with 95% CI bands. " + "; ".join(lines) + "."
+    first, best = runs[0], ranked[0]
+    answer = f"{best} has the best mean test accuracy, {fmt(stats[best]['test_accuracy'])}"
+    if best != first:
+        answer += f", against {fmt(stats[first]['test_accuracy'])} for {first}"
+    return caption, answer + ". " + "; ".join(lines) + "."
+
+
+def describe_sizes(table):
+    """Caption and answer of a data-size study: accuracy by size, and each policy against none."""
+    by_policy = {policy: group.set_index("n_train") for policy, group in table.groupby("policy", sort=False)}
+    lines = [f"{policy}: " + ", ".join(f"{n:,} images {row.test_accuracy:.4f} [{row.ci95_low:.4f}, "
+                                       f"{row.ci95_high:.4f}]" for n, row in group.iterrows())
+             for policy, group in by_policy.items()]
+    caption = "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
+    answer = "; ".join(lines) + "."
+    if "none" in by_policy:
+        base = by_policy["none"]
+        for policy, group in by_policy.items():
+            if policy == "none":
+                continue
+            shared = group.index.intersection(base.index)
+            gains = [f"{group.loc[n, 'test_accuracy'] - base.loc[n, 'test_accuracy']:+.4f} at {n:,}" for n in shared]
+            answer += f" {policy} against none: {', '.join(gains)}."
+    return caption, answer
+
+
+def figures(params, summary_path, history_dir, metrics_dir, out_dir):
+    summary = json.loads(summary_path.read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    captions, answers = {}, {}
+    for study, spec in params["studies"].items():
+        if spec["figure"] == "learning_curves":
+            learning_curves(params, spec["runs"], history_dir, out_dir, study)
+            captions[study], answer = describe_curves(summary, spec["runs"])
+        else:
+            table = data_size(params, summary, spec["runs"], out_dir, study)
+            captions[study], answer = describe_sizes(table)
+        answers[study] = {"question": spec["question"], "answer": answer}
+    best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
+    n = len(params["seeds"]) * 10_000
+    captions["confusion"] = (f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
+                             f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
+                             f"is a {actual} taken for a {predicted} ({count} times).")
+    write_json(out_dir / "report.json", {"captions": captions, "answers": answers})
+    log.info("%d study figures and the confusion matrix of %s -> %s", len(params["studies"]), best, out_dir)
