@@ -66,6 +66,8 @@ def test_jobs_are_every_run_once_per_seed(smoke, tmp_path):
         (lambda p: p["runs"]["small"].update(fraction=0.3), "runs.small.fraction: 0.3 is not one of subsample.fractions"),
         (lambda p: p["runs"].update(copy=dict(p["runs"]["small"])), "runs.copy: the same configuration as runs.small"),
         (lambda p: p["studies"]["smoke"].update(runs=["small", "nope"]), "studies.smoke.runs.1: 'nope' is not one of runs"),
+        (lambda p: p["studies"]["smoke"]["seed_reported"].update(nope={"test_accuracy": 0.5}),
+         "studies.smoke.seed_reported.nope: not one of the study's runs"),
         (lambda p: p.pop("compute"), "top level: 'compute' is a required property"),
     ],
 )

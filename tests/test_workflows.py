@@ -145,6 +145,9 @@ def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_
     texts = json.loads((repo_copy / "results/figures/report.json").read_text())
     for number in report_numbers(summary):
         assert number in texts["captions"]["smoke"] and number in texts["answers"]["smoke"]["answer"]
+    [compared_test, _] = texts["seed_comparison"]
+    assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "seed": "0.0000",
+                             "ours": fmt(summary["runs"]["small"]["test_accuracy"])}
     run(["snakemake", "--report", "results/report.html"], repo_copy, env)
     html = (repo_copy / "results/report.html").read_text()
     for number in report_numbers(summary):

@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from lenet_mnist.files import atomic_path, write_json  # noqa: E402
 from lenet_mnist.plot import long_history  # noqa: E402
 from lenet_mnist.subsample import subset_size  # noqa: E402
+from lenet_mnist.summarize import mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,22 @@ def describe_sizes(table):
     return caption, answer
 
 
+def seed_comparison(params, summary, history_dir):
+    """Each number the seed printed beside ours for the same run: its test accuracy, or the
+    validation accuracy after the last epoch, as means over our seeds."""
+    rows = []
+    for study, spec in params["studies"].items():
+        for run, reported in spec.get("seed_reported", {}).items():
+            for metric, value in reported.items():
+                if metric == "test_accuracy":
+                    ours = summary["runs"][run]["test_accuracy"]
+                else:
+                    ours = mean_ci([float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
+                                    for seed in params["seeds"]])
+                rows.append({"study": study, "run": run, "metric": metric, "seed": f"{value:.4f}", "ours": fmt(ours)})
+    return rows
+
+
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     summary = json.loads(summary_path.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,5 +173,6 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     captions["confusion"] = (f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
                              f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
                              f"is a {actual} taken for a {predicted} ({count} times).")
-    write_json(out_dir / "report.json", {"captions": captions, "answers": answers})
+    write_json(out_dir / "report.json", {"captions": captions, "answers": answers,
+                                         "seed_comparison": seed_comparison(params, summary, history_dir)})
     log.info("%d study figures and the confusion matrix of %s -> %s", len(params["studies"]), best, out_dir)

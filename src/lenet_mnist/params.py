@@ -78,6 +78,10 @@ def _check_references(params):
             if run not in params["runs"]:
                 raise ValueError(f"studies.{study}.runs.{i}: {run!r} is not one of runs "
                                  f"(allowed: {', '.join(params['runs'])})")
+        for run in spec.get("seed_reported", {}):
+            if run not in spec["runs"]:
+                raise ValueError(f"studies.{study}.seed_reported.{run}: not one of the study's runs "
+                                 f"(allowed: {', '.join(spec['runs'])})")
 
 
 def jobs(params):
