@@ -17,6 +17,7 @@ $(INSTALLED): requirements.lock pyproject.toml
 
 run: setup
 	snakemake --cores 4 --workflow-profile workflow/profiles/default
+	snakemake --report results/report.html
 
 test: setup
 	python -m pytest

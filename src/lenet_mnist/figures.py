@@ -168,6 +168,10 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
             table = data_size(params, summary, spec["runs"], out_dir, study)
             captions[study], answer = describe_sizes(table)
         answers[study] = {"question": spec["question"], "answer": answer}
+    for run, stats in summary["runs"].items():  # the per-run learning curves of the plot stage
+        captions[f"run {run}"] = (f"Learning curves of run {run}, mean over seeds with 95% CI bands: test accuracy "
+                                  f"{fmt(stats['test_accuracy'])}, 95% validation accuracy "
+                                  f"{fmt_epochs(stats['epochs_to_val_95'])}, 98% {fmt_epochs(stats['epochs_to_val_98'])}.")
     best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
     n = len(params["seeds"]) * 10_000
     captions["confusion"] = (f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
