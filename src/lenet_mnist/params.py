@@ -45,8 +45,8 @@ def _describe(error):
     if error.validator == "enum":
         return f"{key}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
     if error.validator == "pattern" and "propertyNames" in error.schema_path:
-        return (f"{key}.{error.instance}: a name may hold only letters, digits, '_' and '.', and must start "
-                "with a letter or digit (it becomes a file and stage name)")
+        return (f"{key}.{error.instance}: a name may hold only letters, digits and '_', and must start with a "
+                "letter or digit (it becomes a file name, a stage name and a DVC params key)")
     return f"{key or 'top level'}: {error.message}"
 
 

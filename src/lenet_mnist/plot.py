@@ -16,9 +16,9 @@ from lenet_mnist.files import atomic_path  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def long_history(history):
-    """One row per (epoch, split, metric), the shape seaborn's facets want."""
-    long = history.melt(id_vars="epoch", var_name="column", value_name="value")
+def long_history(history, ids=("epoch",)):
+    """One row per (epoch, split, metric) and any other id columns: the shape seaborn's facets want."""
+    long = history.melt(id_vars=list(ids), var_name="column", value_name="value")
     long[["split", "metric"]] = long["column"].str.split("_", n=1, expand=True)
     long["split"] = long["split"].map({"train": "train", "val": "validation"})
     return long
