@@ -136,6 +136,7 @@ def build_parser():
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
     path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
+
     sub = stage("figures", run_figures, "a figure per study, the best run's confusion matrix, captions and answers")
     path(sub, "--summary", "results/metrics.json")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
