@@ -2,6 +2,7 @@
 # dvc.yaml runs the same `lenet-mnist <stage>` commands on the same files.
 
 import re
+import shlex
 
 from snakemake.utils import min_version
 
@@ -23,3 +24,10 @@ rule all:
         expand("data/subsets/{fraction}.npy", fraction=FRACTIONS),
         expand("results/plots/{run}.png", run=RUNS),
         "results/figures",
+
+
+onsuccess:
+    # Every job of this run's DAG is now up to date: record the matching stages in dvc.lock, so that
+    # `dvc status` agrees (sync.py). A failure here fails the run.
+    built = sorted({str(f) for job in workflow.dag.jobs for f in job.output})
+    shell("lenet-mnist lock --log logs/lock.log " + " ".join(map(shlex.quote, built)))

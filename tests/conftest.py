@@ -57,16 +57,19 @@ def repo_files():
     return [name for name in names if name.split("/")[0] not in OUTPUT_DIRS]
 
 
-@pytest.fixture
-def repo_copy(tmp_path):
-    """A git repository holding a copy of this one, without data or results, to run the workflows in."""
-    dest = tmp_path / "repo"
+def copy_repo(dest):
+    """A git repository (branch main) holding a copy of this one, without data or results."""
     for name in repo_files():
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target, follow_symlinks=False)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
     return dest
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    return copy_repo(tmp_path / "repo")
 
 
 def commit_all(repo, message):

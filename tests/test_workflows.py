@@ -4,14 +4,16 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SMOKE_PARAMS, commit_all, use_params
+from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 from lenet_mnist.download import OFFICIAL_MD5
 from lenet_mnist.figures import fmt
 from lenet_mnist.files import digest_of
@@ -21,8 +23,12 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent  # snakemake, dvc and lenet-mnist of this environment
 
 
+GIT_USER = {f"GIT_{who}_{field}": value for who in ("AUTHOR", "COMMITTER")
+            for field, value in (("NAME", "test"), ("EMAIL", "test@localhost"))}  # dvc exp commits
+
+
 def run(cmd, cwd, env=None, check=True):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **GIT_USER, **(env or {})}
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -50,11 +56,15 @@ def snakemake_jobs(repo, *args):
     return [j for j in jobs if j["rule"] != "all"]
 
 
-def dvc_stages(repo):
+def dvc_index(repo):
     from dvc.repo import Repo
 
     with Repo(str(repo)) as dvc:
-        return {(stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc.index.stages}
+        return list(dvc.index.stages)
+
+
+def dvc_stages(repo):
+    return {(stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc_index(repo)}
 
 
 def rerun_names(jobs):
@@ -111,7 +121,10 @@ def check_outputs(repo, params):
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
     for figure in ["smoke", "smoke_sizes", "confusion"]:
         assert (repo / f"results/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
-        assert (repo / f"results/figures/{figure}.csv").stat().st_size > 0
+    curves = pd.read_csv(repo / "results/figures/curves.csv")
+    assert len(curves) == sum(params["runs"][run].get("epochs", 15) for run in params["studies"]["smoke"]["runs"])
+    sizes = pd.read_csv(repo / "results/figures/sizes.csv").set_index("run")
+    assert sizes.loc["larger", "test_accuracy"] == summary["runs"]["larger"]["test_accuracy"]["mean"]
     return summary
 
 
@@ -120,60 +133,165 @@ def report_numbers(summary):
     return [fmt(stat["test_accuracy"]) for stat in summary["runs"].values()]
 
 
-# An edit to params.yaml, and the jobs it must rerun: only those that read the edited key, and
-# their descendants. The raw files are fixed by their md5s, so a new data source reruns only download.
-EDITS = [
-    (lambda p: p["runs"]["small"].update(epochs=2),
-     {"prepare@small", "train@small-0", "train@small-1", "evaluate@small-0", "evaluate@small-1", "plot@small",
-      "summarize", "figures"}),
-    (lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
-     {"prepare@larger", "train@larger-0", "train@larger-1", "evaluate@larger-0", "evaluate@larger-1",
-      "plot@larger", "summarize", "figures"}),
-    (lambda p: p["data"].update(timeout_s=11), {"download"}),
-]
+def up_to_date(repo, env):
+    """Both tools have nothing to do."""
+    assert run(["dvc", "status", "--json"], repo, env).stdout.strip() == "{}"
+    out = run(["snakemake", "--dry-run", "--cores", "4"], repo, env)
+    assert "Nothing to be done" in out.stdout + out.stderr, out.stdout + out.stderr
+    return True
 
 
-def test_snakemake_builds_everything_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
-    params = use_params(repo_copy, SMOKE_PARAMS)
+def dvc_reruns(repo, env):
+    """The stages that `dvc status` finds changed, then those that `dvc repro` runs."""
+    changed = set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout))
+    out = run(["dvc", "repro"], repo, env).stdout
+    return changed, set(re.findall(r"Running stage '([^']+)'", out))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, wheel_cache):
+    """The smoke study built by `snakemake --cores 4` in a git repository, then committed."""
+    repo = copy_repo(tmp_path_factory.mktemp("built") / "repo")
+    use_params(repo, SMOKE_PARAMS)
+    (repo / "dvc.lock").unlink()  # the default study's
+    commit_all(repo, "smoke params")
+    run(["snakemake", "--cores", "4"], repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    commit_all(repo, "smoke study")
+    return repo
+
+
+@pytest.fixture
+def built_copy(built, tmp_path):
+    """A copy of the built repository, file times, DVC cache and Snakemake records included."""
+    return Path(shutil.copytree(built, tmp_path / "repo", symlinks=True))
+
+
+def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    run(["snakemake", "--cores", "4"], repo_copy, env)
-    summary = check_outputs(repo_copy, params)
-    done = run(["snakemake", "--dry-run", "--cores", "4"], repo_copy, env)
-    assert "Nothing to be done" in done.stdout + done.stderr
+    summary = check_outputs(built, yaml.safe_load((built / "params.yaml").read_text()))
+    # The onsuccess handler recorded every stage in dvc.lock, and kept the files' times.
+    locked = yaml.safe_load((built / "dvc.lock").read_text())["stages"]
+    assert set(locked) == {stage.name for stage in dvc_index(built)}
+    assert up_to_date(built, env)
+    assert "Running stage" not in run(["dvc", "repro"], built, env).stdout
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], built, env).stdout)
+    shown = shown[""]["data"]["results/metrics.json"]["data"]  # dvc leaves out the nulls
+    assert {run: shown["runs"][run]["test_accuracy"] for run in summary["runs"]} == {
+        run: stats["test_accuracy"] for run, stats in summary["runs"].items()}
 
     # The report's text states the measured numbers, as computed from the metrics.
-    texts = json.loads((repo_copy / "results/figures/report.json").read_text())
+    texts = json.loads((built / "results/figures/report.json").read_text())
     for number in report_numbers(summary):
         assert number in texts["captions"]["smoke"] and number in texts["answers"]["smoke"]["answer"]
     [compared_test, _] = texts["seed_comparison"]
     assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "seed": "0.0000",
                              "ours": fmt(summary["runs"]["small"]["test_accuracy"])}
-    run(["snakemake", "--report", "results/report.html"], repo_copy, env)
-    html = (repo_copy / "results/report.html").read_text()
+    run(["snakemake", "--report", "results/report.html"], built, env)
+    html = (built / "results/report.html").read_text()
     for number in report_numbers(summary):
         assert number in html
 
-    for edit, expected in EDITS:
-        edited = copy.deepcopy(params)
-        edit(edited)
-        write_params(repo_copy, edited)
-        assert rerun_names(snakemake_jobs(repo_copy)) == expected
+
+def run_and_descendants(run, seeds):
+    return ({f"prepare@{run}", f"plot@{run}", "summarize", "figures"}
+            | {f"{stage}@{run}-{seed}" for stage in ("train", "evaluate") for seed in seeds})
 
 
-def test_dvc_repro_in_a_git_copy_then_reruns_only_what_an_edit_touches(repo_copy, wheel_cache):
-    params = use_params(repo_copy, SMOKE_PARAMS)
+# An edit to params.yaml; the stages that read the edited key (dvc status: summarize reads the
+# names of the runs, for DVC the whole `runs` section), and those that rerun (dvc repro,
+# snakemake -n): the readers and their descendants. The raw files are fixed by their md5s, so a
+# new data source reruns only download.
+EDITS = [
+    ("a training hyperparameter", lambda p: p["runs"]["small"].update(epochs=2),
+     {"prepare@small", "summarize"}, run_and_descendants("small", [0, 1])),
+    ("an augmentation setting", lambda p: p["policies"]["shifted"].update(translate=0.15),
+     {"prepare@larger"}, run_and_descendants("larger", [0, 1])),
+    ("an optimizer entry", lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
+     {"prepare@larger"}, run_and_descendants("larger", [0, 1])),
+    ("the list of fractions", lambda p: p["subsample"]["fractions"].append(0.02),
+     {"subsample@0.02"}, {"subsample@0.02"}),
+    ("the list of seeds", lambda p: p["seeds"].append(2),
+     *[{"train@small-2", "train@larger-2", "evaluate@small-2", "evaluate@larger-2", "plot@small", "plot@larger",
+        "summarize", "figures"}] * 2),
+    ("a data source", lambda p: p["data"].update(timeout_s=11), {"download"}, {"download"}),
+]
+
+
+def test_each_edit_reruns_the_same_stages_in_both(built_copy, wheel_cache):
+    """Each edit in turn: Snakemake's dry run and DVC agree on what reruns. One of them reruns it,
+    Snakemake and DVC by turns, and then both have nothing to do (DVC's runs made known to
+    Snakemake by `lenet-mnist touch`, Snakemake's to DVC by its onsuccess handler)."""
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    commit_all(repo_copy, "smoke params")
-    run(["dvc", "repro"], repo_copy, env)
-    summary = check_outputs(repo_copy, params)
-    assert "up to date" in run(["dvc", "status"], repo_copy, env).stdout
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy, env).stdout)
-    shown = shown[""]["data"]["results/metrics.json"]["data"]  # dvc leaves out the nulls
-    assert {run: shown["runs"][run]["test_accuracy"] for run in summary["runs"]} == {
-        run: stats["test_accuracy"] for run, stats in summary["runs"].items()}
-
-    for edit, expected in EDITS:
+    params = yaml.safe_load((built_copy / "params.yaml").read_text())
+    for i, (what, edit, readers, reruns) in enumerate(EDITS):
         edit(params)
-        write_params(repo_copy, params)
-        out = run(["dvc", "repro"], repo_copy, env).stdout
-        assert set(re.findall(r"Running stage '([^']+)'", out)) == expected
+        write_params(built_copy, params)
+        assert rerun_names(snakemake_jobs(built_copy)) == reruns, what
+        if i % 2 == 0:
+            assert set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)) == readers, what
+            run(["snakemake", "--cores", "4"], built_copy, env)
+        else:
+            assert dvc_reruns(built_copy, env) == (readers, reruns), what
+            run(["lenet-mnist", "touch"], built_copy, env)
+        assert up_to_date(built_copy, env), what
+
+
+def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_cache):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    main = json.loads((built_copy / "results/metrics.json").read_text())
+    run(["dvc", "exp", "run", "-S", "optimizers.adam.lr=0.003", "-n", "faster_adam"], built_copy, env)
+    edited = json.loads((built_copy / "results/metrics.json").read_text())
+
+    # `dvc exp show`: the experiment's params and metrics beside the baseline's.
+    [workspace, baseline] = json.loads(run(["dvc", "exp", "show", "--json"], built_copy, env).stdout)
+    [experiment] = baseline["experiments"]
+    assert baseline["name"] == "main" and experiment["name"] == "faster_adam"
+    shown = {"main": baseline["data"], "faster_adam": experiment["revs"][0]["data"]}
+    assert shown["faster_adam"]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == 0.003
+    for name, metrics in (("main", main), ("faster_adam", edited)):
+        runs = shown[name]["metrics"]["results/metrics.json"]["data"]["runs"]
+        assert {r: runs[r]["test_accuracy"]["mean"] for r in runs} == {
+            r: metrics["runs"][r]["test_accuracy"]["mean"] for r in metrics["runs"]}
+
+    # A branch from it: `dvc metrics diff` and `dvc plots diff` against main, from git alone.
+    run(["dvc", "exp", "branch", "faster_adam", "edited"], built_copy, env)
+    diff = json.loads(run(["dvc", "metrics", "diff", "main", "edited", "--json"], built_copy, env).stdout)
+    diff = diff["results/metrics.json"]
+    for key in ("runs.larger.test_accuracy.mean", "studies.smoke.larger.mean"):
+        assert diff[key]["old"] == main["runs"]["larger"]["test_accuracy"]["mean"]
+        assert diff[key]["new"] == edited["runs"]["larger"]["test_accuracy"]["mean"]
+    assert not any(key.startswith("runs.small.") for key in diff)  # small does not use adam
+    plots = json.loads(run(["dvc", "plots", "diff", "main", "edited", "--json", "--split"], built_copy, env).stdout)
+    assert set(plots["data"]) == {"training_loss", "validation_accuracy", "accuracy_vs_training_size",
+                                  "results/figures/confusion.csv"}
+    assert all(plot["revisions"] == ["main", "edited"] for [plot] in plots["data"].values())
+    run(["dvc", "plots", "diff", "main", "edited"], built_copy, env)
+    assert (built_copy / "dvc_plots/index.html").stat().st_size > 0
+
+
+def test_a_clone_pulls_everything_from_a_remote_and_both_tools_agree(built_copy, tmp_path, wheel_cache):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    run(["dvc", "remote", "add", "--default", "storage", str(tmp_path / "remote")], built_copy, env)
+    run(["dvc", "push"], built_copy, env)
+    commit_all(built_copy, "a remote")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(built_copy), str(clone)], tmp_path)
+    run(["dvc", "pull"], clone, env)
+    for path in ("data/MNIST/raw", "data/split/train.npy", "data/subsets/0.01.npy", "data/runs/larger/train.npz",
+                 "models/larger/1.pt"):
+        assert (clone / path).exists(), path
+    assert (clone / "models/larger/1.pt").read_bytes() == (built_copy / "models/larger/1.pt").read_bytes()
+    # The files are those of dvc.lock, but with the times of the checkout: Snakemake needs them put
+    # in the pipeline's order.
+    run(["lenet-mnist", "touch"], clone, env)
+    assert up_to_date(clone, env)
+
+
+def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache):
+    (built_copy / "data/split/val.npy").unlink()
+    done = run(["lenet-mnist", "touch"], built_copy, {"LENET_MNIST_CACHE": str(wheel_cache)}, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "touch: error: dvc status: split, train@larger-0, train@larger-1, train@small-0, train@small-1 differ "
+        "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
+    assert "\n" not in done.stderr.strip()

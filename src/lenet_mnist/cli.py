@@ -1,4 +1,5 @@
-"""`lenet-mnist <stage>`: one subcommand per pipeline stage, called alike by Snakemake and DVC."""
+"""`lenet-mnist <stage>`: one subcommand per pipeline stage, called alike by Snakemake and DVC, and
+`lock` and `touch`, which keep the two in agreement (sync.py)."""
 
 import argparse
 import logging
@@ -74,6 +75,18 @@ def run_figures(params, args):
     figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
 
 
+def run_lock(params, args):
+    from lenet_mnist.sync import lock
+
+    lock(args.outputs)
+
+
+def run_touch(params, args):
+    from lenet_mnist.sync import touch
+
+    touch()
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
@@ -142,6 +155,11 @@ def build_parser():
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")
+
+    sub = stage("lock", run_lock, "record in dvc.lock the stages whose outputs a Snakemake run built")
+    sub.add_argument("outputs", nargs="+", help="the run's output files (the Snakefile's onsuccess passes them)")
+
+    stage("touch", run_touch, "after dvc pull, checkout or repro: mark DVC's outputs up to date for Snakemake")
     return parser
 
 

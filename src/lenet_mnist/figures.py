@@ -1,6 +1,7 @@
-"""Stage `figures`: one figure per study and the best run's confusion matrix, each with the data
-behind it as CSV (for `dvc plots`) and a caption that states its measured numbers, plus a short
-answer to each study's question, all computed here from the metrics (report.json)."""
+"""Stage `figures`: one figure per study and the best run's confusion matrix, each with a caption
+that states its measured numbers, plus a short answer to each study's question, all computed here
+from the metrics (report.json); and the data behind the figures as CSV, for `dvc plots`:
+curves.csv (learning curves), sizes.csv (accuracy against training-set size), confusion.csv."""
 
 import json
 import logging
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on the machines that run the pipeline
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -47,11 +49,10 @@ def save_csv(frame, path):
 
 
 def learning_curves(params, runs, history_dir, out_dir, study):
-    frames = [pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
-              for run in runs for seed in params["seeds"]]
-    history = pd.concat(frames, ignore_index=True)
+    """Draws a study's learning curves; returns their means over seeds, a row per run and epoch."""
+    history = pd.concat([pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
+                         for run in runs for seed in params["seeds"]], ignore_index=True)
     long = long_history(history, ids=("epoch", "run", "seed"))
-    save_csv(long, out_dir / f"{study}.csv")
     grid = sns.relplot(data=long, x="epoch", y="value", hue="run", row="split", col="metric", kind="line",
                        errorbar=("ci", 95), seed=0, facet_kws={"sharey": "col"}, height=3, aspect=1.4)
     grid.set_titles(template="{row_name} {col_name}")
@@ -59,6 +60,8 @@ def learning_curves(params, runs, history_dir, out_dir, study):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     grid.figure.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
     save(grid.figure, out_dir / f"{study}.png")
+    means = history.drop(columns="seed").groupby(["run", "epoch"], sort=False).mean().reset_index()
+    return means.assign(study=study)
 
 
 def size_table(params, summary, runs):
@@ -74,7 +77,6 @@ def size_table(params, summary, runs):
 
 def data_size(params, summary, runs, out_dir, study):
     table = size_table(params, summary, runs)
-    save_csv(table, out_dir / f"{study}.csv")
     fig, ax = plt.subplots(figsize=(6, 4))
     sns.lineplot(data=table, x="n_train", y="test_accuracy", hue="policy", marker="o", errorbar=None, ax=ax)
     for (policy, group), color in zip(table.groupby("policy", sort=False), sns.color_palette()):
@@ -83,26 +85,28 @@ def data_size(params, summary, runs, out_dir, study):
     ax.set(xlabel="training images", ylabel="test accuracy",
            title=f"{study}: mean over {len(params['seeds'])} seeds, 95% CI")
     save(fig, out_dir / f"{study}.png")
-    return table
+    return table.assign(study=study)
 
 
 def confusion(params, summary, metrics_dir, out_dir):
+    """Draws the best run's confusion matrix, summed over seeds; its predictions, a row each, are
+    in confusion.csv, as dvc's confusion template counts them."""
     best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
-    total = None
-    for seed in params["seeds"]:
-        matrix = pd.DataFrame(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
-        total = matrix if total is None else total + matrix
-    long = total.stack().rename("count").rename_axis(["actual", "predicted"]).reset_index()
-    save_csv(long, out_dir / "confusion.csv")
+    matrices = {seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
+                for seed in params["seeds"]}
+    actual, predicted = np.indices((10, 10)).reshape(2, -1)
+    save_csv(pd.concat([pd.DataFrame({"seed": seed, "actual": np.repeat(actual, matrix.ravel()),
+                                      "predicted": np.repeat(predicted, matrix.ravel())})
+                        for seed, matrix in matrices.items()]), out_dir / "confusion.csv")
+    total = sum(matrices.values())
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(total, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
     ax.set(xlabel="predicted", ylabel="actual", title=f"{best}: test set, summed over {len(params['seeds'])} seeds")
     save(fig, out_dir / "confusion.png")
-    errors = total.to_numpy().sum() - total.to_numpy().trace()
-    off = total.to_numpy().copy()
+    off = total.copy()
     off[range(10), range(10)] = 0
     worst = divmod(int(off.argmax()), 10)
-    return best, int(errors), worst, int(off.max())
+    return best, int(off.sum()), worst, int(off.max())
 
 
 def describe_curves(summary, runs):
@@ -158,15 +162,20 @@ def seed_comparison(params, summary, history_dir):
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     summary = json.loads(summary_path.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions, answers = {}, {}
+    captions, answers, curves, sizes = {}, {}, [], []
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":
-            learning_curves(params, spec["runs"], history_dir, out_dir, study)
+            curves.append(learning_curves(params, spec["runs"], history_dir, out_dir, study))
             captions[study], answer = describe_curves(summary, spec["runs"])
         else:
-            table = data_size(params, summary, spec["runs"], out_dir, study)
-            captions[study], answer = describe_sizes(table)
+            sizes.append(data_size(params, summary, spec["runs"], out_dir, study))
+            captions[study], answer = describe_sizes(sizes[-1])
         answers[study] = {"question": spec["question"], "answer": answer}
+    # The data behind the study figures, a row per study, run and epoch or size, for `dvc plots`.
+    for name, frames in (("curves", curves), ("sizes", sizes)):
+        if frames:
+            table = pd.concat(frames, ignore_index=True)
+            save_csv(table[["study", *table.columns.drop("study")]], out_dir / f"{name}.csv")
     for run, stats in summary["runs"].items():  # the per-run learning curves of the plot stage
         captions[f"run {run}"] = (f"Learning curves of run {run}, mean over seeds with 95% CI bands: test accuracy "
                                   f"{fmt(stats['test_accuracy'])}, 95% validation accuracy "

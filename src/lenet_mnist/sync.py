@@ -1,0 +1,86 @@
+"""Keep Snakemake and DVC in agreement about what is up to date.
+
+DVC judges a stage by the hashes in dvc.lock, Snakemake a job by file times and its own records
+in .snakemake/. Each tool's runs must be made known to the other:
+
+- `lenet-mnist lock` (the Snakefile's onsuccess handler) commits to dvc.lock every stage whose
+  outputs a Snakemake run built or found up to date, keeping the files' times;
+- `lenet-mnist touch`, after DVC wrote outputs (`dvc pull`, `dvc checkout`, `dvc repro`), checks
+  that they are those of dvc.lock and runs `snakemake --touch`: the times then follow the
+  pipeline's order, which a checkout does not keep, and Snakemake records the current params.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lenet_mnist.errors import LenetError, one_line
+
+log = logging.getLogger(__name__)
+
+
+def tool(*args):
+    """A command of this environment (dvc, snakemake), run to completion; its output."""
+    bin_dir = Path(sys.executable).parent
+    done = subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
+        raise LenetError(f"{' '.join(args[:2])}: {detail[-1]}")
+    return done.stdout
+
+
+def dvc_stages():
+    """Each stage of dvc.yaml, expanded, with its outputs' paths."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo() as repo:
+            return {stage.addressing: [os.path.normpath(str(out.def_path)) for out in stage.outs]
+                    for stage in repo.index.stages}
+    except DvcException as e:  # not a git and DVC repository, say
+        raise LenetError(f"dvc: {one_line(e)}") from None
+
+
+def built_stages(stages, built):
+    """The stages all of whose outputs are among `built` (paths, as Snakemake names them)."""
+    built = {os.path.normpath(path) for path in built}
+    return [name for name, outs in stages.items() if outs and all(out in built for out in outs)]
+
+
+def file_times(paths):
+    """Modification times of the files at or under `paths`."""
+    times = {}
+    for path in map(Path, paths):
+        for file in [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file()):
+            times[file] = file.stat().st_mtime_ns
+    return times
+
+
+def lock(built):
+    stages = dvc_stages()
+    names = built_stages(stages, built)
+    if not names:
+        raise LenetError("no stage of dvc.yaml has all its outputs among the built files")
+    times = file_times(out for name in names for out in stages[name])
+    tool("dvc", "commit", "--force", "--quiet", *names)
+    # DVC copies each file into its cache and rewrites it in place, and Snakemake would take the new
+    # times for new content. (A hardlinked cache keeps times but gives outputs with equal content,
+    # such as the training sets of runs that differ only in their model, one shared time.)
+    for file, mtime in times.items():
+        if file.stat().st_mtime_ns != mtime:
+            os.utime(file, ns=(mtime, mtime))
+    log.info("dvc.lock: %d stages committed", len(names))
+
+
+def touch():
+    changed = json.loads(tool("dvc", "status", "--json") or "{}")
+    if changed:
+        names = ", ".join(sorted(changed)[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise LenetError(f"dvc status: {names} differ from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
+    # Every job, so that Snakemake records the params of each and later edits rerun what they touch.
+    tool("snakemake", "--touch", "--forceall", "--cores", "1", "--no-hooks", "--quiet")
+    log.info("dvc status is clean; Snakemake's file times and records now follow dvc.lock")
