@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test lock clean
+.PHONY: setup run test bench bench-study lock clean
 
 setup: $(INSTALLED)
 
@@ -21,6 +21,20 @@ run: setup
 
 test: setup
 	python -m pytest
+
+# Our training loop against the seed's, on this machine; the raw data first, if missing.
+bench: setup
+	snakemake --cores 1 data/MNIST/raw
+	lenet-mnist bench --raw data/MNIST/raw --out benchmarks/results.json
+	lenet-mnist bench-scale --runs 500 --out benchmarks/scale.json
+
+# The whole study of params.yaml rebuilt from scratch and timed; per-rule times and memory from
+# Snakemake's benchmark files.
+bench-study: setup
+	rm -rf benchmarks/snakemake
+	start=$$(date +%s.%N) && snakemake --cores 4 --forceall --workflow-profile workflow/profiles/default \
+	  && lenet-mnist bench-study --benchmarks benchmarks/snakemake --out benchmarks/study.json \
+	  --wall-s $$(python -c "import sys, time; print(time.time() - float(sys.argv[1]))" $$start)
 
 lock: setup
 	{ head -n 2 requirements.lock; $(BIN)/python -m pip freeze --all --exclude-editable; } > requirements.lock.new

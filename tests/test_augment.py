@@ -5,7 +5,8 @@ from conftest import write_raw
 from lenet_mnist.augment import materialise
 from lenet_mnist.data import read_part
 from lenet_mnist.params import SCHEMA, Validator
-from lenet_mnist.prepare import load_trainset, prepare
+from lenet_mnist.data import load_trainset
+from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
 

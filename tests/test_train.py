@@ -8,7 +8,8 @@ from lenet_mnist.checkpoint import load_checkpoint, save_checkpoint
 from lenet_mnist.errors import LenetError
 from lenet_mnist.evaluate import evaluate
 from lenet_mnist.model import build_model
-from lenet_mnist.prepare import load_recipe, prepare
+from lenet_mnist.data import load_recipe
+from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
 from lenet_mnist.train import HISTORY_COLUMNS, train

@@ -75,6 +75,24 @@ def run_figures(params, args):
     figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
 
 
+def run_bench(params, args):
+    from lenet_mnist.bench import bench
+
+    bench(args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
+
+
+def run_bench_study(params, args):
+    from lenet_mnist.bench import bench_study
+
+    bench_study(params, args.benchmarks, args.wall_s, args.out)
+
+
+def run_bench_scale(params, args):
+    from lenet_mnist.bench import bench_scale
+
+    bench_scale(args.params, args.runs, args.out, args.repeats)
+
+
 def run_lock(params, args):
     from lenet_mnist.sync import lock
 
@@ -155,6 +173,24 @@ def build_parser():
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")
+
+    sub = stage("bench", run_bench, "training samples per second: our train stage against the seed's loop")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--out", "output: the measured numbers and the machine (.json)")
+    sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    sub.add_argument("--samples", type=int, default=12_800, help="images per timed epoch (default: %(default)s)")
+    sub.add_argument("--repeats", type=int, default=5, help="timed epochs of each kind (default: %(default)s)")
+    sub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: %(default)s)")
+
+    sub = stage("bench-study", run_bench_study, "per-rule times and memory of a whole Snakemake run of params.yaml")
+    path(sub, "--benchmarks", "Snakemake's benchmark files (benchmarks/snakemake)")
+    sub.add_argument("--wall-s", type=float, required=True, help="the run's wall time, in seconds")
+    path(sub, "--out", "output: the summary (.json)")
+
+    sub = stage("bench-scale", run_bench_scale, "snakemake -n and dvc status on params.yaml and on a generated study")
+    sub.add_argument("--runs", type=int, default=500, help="runs of the generated study (default: %(default)s)")
+    sub.add_argument("--repeats", type=int, default=3, help="timed calls of each (default: %(default)s)")
+    path(sub, "--out", "output: the measured times (.json)")
 
     sub = stage("lock", run_lock, "record in dvc.lock the stages whose outputs a Snakemake run built")
     sub.add_argument("outputs", nargs="+", help="the run's output files (the Snakefile's onsuccess passes them)")

@@ -1,5 +1,7 @@
-"""The raw MNIST files as arrays and tensors, and the index files the data stages write."""
+"""The raw MNIST files as arrays and tensors, and the files the data stages write: index files,
+a run's training set and its recipe."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +53,27 @@ def load_indices(path):
     if indices.dtype != np.int64 or indices.ndim != 1:
         raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
     return indices
+
+
+def save_trainset(path, views, labels):
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, views=views, labels=labels)
+
+
+def load_trainset(path):
+    """(views V x N x 28 x 28 uint8, labels N uint8) written by save_trainset."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            views, labels = data["views"], data["labels"]
+    except (OSError, ValueError, KeyError) as e:
+        raise LenetError(f"{path}: not a training set written by lenet-mnist prepare ({e})") from None
+    if views.dtype != np.uint8 or views.ndim != 4 or views.shape[1] != len(labels):
+        raise LenetError(f"{path}: views of shape {views.shape} do not match {len(labels)} labels")
+    return views, labels
+
+
+def load_recipe(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise LenetError(f"{path}: not a run recipe written by lenet-mnist prepare ({e})") from None

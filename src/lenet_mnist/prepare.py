@@ -9,15 +9,14 @@ run with its named model and optimizer entries resolved, so that the train jobs 
 depend on exactly what they read, and an edit to one model reruns only the runs that use it.
 """
 
-import json
 import logging
 
 import numpy as np
 
 from lenet_mnist.augment import materialise
-from lenet_mnist.data import load_indices, read_part
+from lenet_mnist.data import load_indices, read_part, save_trainset
 from lenet_mnist.errors import LenetError
-from lenet_mnist.files import atomic_path, write_json
+from lenet_mnist.files import write_json
 from lenet_mnist.plot import plot_preview
 
 log = logging.getLogger(__name__)
@@ -29,30 +28,6 @@ def recipe(params, run_name):
     run = params["runs"][run_name]
     return {**run, "name": run_name, "architecture": params["models"][run["model"]],
             "optimizer_spec": params["optimizers"][run["optimizer"]]}
-
-
-def save_trainset(path, views, labels):
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, views=views, labels=labels)
-
-
-def load_trainset(path):
-    """(views V x N x 28 x 28 uint8, labels N uint8) written by save_trainset."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            views, labels = data["views"], data["labels"]
-    except (OSError, ValueError, KeyError) as e:
-        raise LenetError(f"{path}: not a training set written by lenet-mnist prepare ({e})") from None
-    if views.dtype != np.uint8 or views.ndim != 4 or views.shape[1] != len(labels):
-        raise LenetError(f"{path}: views of shape {views.shape} do not match {len(labels)} labels")
-    return views, labels
-
-
-def load_recipe(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise LenetError(f"{path}: not a run recipe written by lenet-mnist prepare ({e})") from None
 
 
 def prepare(params, run_name, raw_dir, train_split_path, subset_path, trainset_path, recipe_path, preview_path):

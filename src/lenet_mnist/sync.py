@@ -22,10 +22,10 @@ from lenet_mnist.errors import LenetError, one_line
 log = logging.getLogger(__name__)
 
 
-def tool(*args):
+def tool(*args, cwd=None):
     """A command of this environment (dvc, snakemake), run to completion; its output."""
     bin_dir = Path(sys.executable).parent
-    done = subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True)
+    done = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
         raise LenetError(f"{' '.join(args[:2])}: {detail[-1]}")
@@ -66,7 +66,9 @@ def lock(built):
     if not names:
         raise LenetError("no stage of dvc.yaml has all its outputs among the built files")
     times = file_times(out for name in names for out in stages[name])
-    tool("dvc", "commit", "--force", "--quiet", *names)
+    # Naming the stages makes DVC resolve each one anew (minutes for the default study); when the
+    # run built them all, as `snakemake` with its default target does, name none.
+    tool("dvc", "commit", "--force", "--quiet", *([] if len(names) == len(stages) else names))
     # DVC copies each file into its cache and rewrites it in place, and Snakemake would take the new
     # times for new content. (A hardlinked cache keeps times but gives outputs with equal content,
     # such as the training sets of runs that differ only in their model, one shared time.)

@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from lenet_mnist.prepare import load_recipe, load_trainset
 from lenet_mnist.checkpoint import save_checkpoint
-from lenet_mnist.data import load_indices, pixels, read_part, to_tensors
+from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import predict, score
 from lenet_mnist.files import atomic_path
 from lenet_mnist.model import build_model

@@ -10,6 +10,8 @@ rule download:
         data=canonical(PARAMS["data"]),
     log:
         "logs/download.log",
+    benchmark:
+        "benchmarks/snakemake/download.tsv",
     shell:
         "lenet-mnist download --log {log} --out {output}"
 
@@ -25,6 +27,8 @@ rule split:
         split=canonical(PARAMS["split"]),
     log:
         "logs/split.log",
+    benchmark:
+        "benchmarks/snakemake/split.tsv",
     shell:
         "lenet-mnist split --log {log} --raw {input.raw} --train {output.train} --val {output.val}"
 
@@ -40,6 +44,8 @@ rule subsample:
         seed=PARAMS["subsample"]["seed"],
     log:
         "logs/subsample/{fraction}.log",
+    benchmark:
+        "benchmarks/snakemake/subsample/{fraction}.tsv",
     shell:
         "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --raw {input.raw}"
         " --train {input.train} --out {output}"

@@ -14,6 +14,8 @@ rule summarize:
         studies=canonical(PARAMS["studies"]),
     log:
         "logs/summarize.log",
+    benchmark:
+        "benchmarks/snakemake/summarize.tsv",
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
         " --out {output}"
@@ -34,6 +36,8 @@ rule plot:
         seeds=SEEDS,
     log:
         "logs/plot/{run}.log",
+    benchmark:
+        "benchmarks/snakemake/plot/{run}.tsv",
     shell:
         "lenet-mnist plot --log {log} --history-dir results/history/{wildcards.run} --out {output}"
 
@@ -56,6 +60,8 @@ rule figures:
         seeds=SEEDS,
     log:
         "logs/figures.log",
+    benchmark:
+        "benchmarks/snakemake/figures.tsv",
     shell:
         "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
         " --metrics-dir results/metrics --out-dir {output}"

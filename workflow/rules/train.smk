@@ -22,6 +22,8 @@ rule prepare:
         entries=run_entries,
     log:
         "logs/prepare/{run}.log",
+    benchmark:
+        "benchmarks/snakemake/prepare/{run}.tsv",
     shell:
         "lenet-mnist prepare --log {log} --run {wildcards.run} --raw {input.raw} --train-split {input.train}"
         " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe} --preview {output.preview}"
@@ -45,6 +47,8 @@ rule train:
     threads: PARAMS["compute"]["threads"]
     log:
         "logs/train/{run}/{seed}.log",
+    benchmark:
+        "benchmarks/snakemake/train/{run}/{seed}.tsv",
     shell:
         "lenet-mnist train --log {log} --seed {wildcards.seed} --recipe {input.recipe} --trainset {input.trainset}"
         " --raw {input.raw} --val-split {input.val}"
@@ -62,5 +66,7 @@ rule evaluate:
         evaluate=canonical(PARAMS["evaluate"]),
     log:
         "logs/evaluate/{run}/{seed}.log",
+    benchmark:
+        "benchmarks/snakemake/evaluate/{run}/{seed}.tsv",
     shell:
         "lenet-mnist evaluate --log {log} --checkpoint {input.checkpoint} --raw {input.raw} --out {output}"

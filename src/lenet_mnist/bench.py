@@ -1,0 +1,225 @@
+"""`lenet-mnist bench`: training throughput of our train stage against the seed's loop; and
+`lenet-mnist bench-study`: what a whole Snakemake run of the study cost, rule by rule.
+
+The seed trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
+(ToTensor, and for Q4 PIL transforms first); our train stage gathers batches from tensors held in
+memory, its augmented views drawn beforehand by one grid_sample over many images (prepare), and
+its model in channels-last layout. Both sides train the seed's LeNet with SGD (lr 0.01) in
+batches of 128, on the same images, with the same thread count and device; our augmented rate
+includes drawing the views. Rates are medians
+over repeats, each after a warm-up pass, and our FLOP/s is set against the float32
+matrix-multiply rate measured in the same run.
+"""
+
+import itertools
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torchvision
+import yaml
+from torch.utils.data import DataLoader, Subset
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+from tqdm import tqdm
+
+from lenet_mnist.augment import materialise
+from lenet_mnist.data import pixels, read_part
+from lenet_mnist.errors import LenetError
+from lenet_mnist.files import write_json
+from lenet_mnist.model import build_model, lenet
+from lenet_mnist.params import jobs, load_params
+from lenet_mnist.subsample import subset_size
+from lenet_mnist.sync import tool
+from lenet_mnist.train import resolve_device, train_epoch
+
+log = logging.getLogger(__name__)
+
+BATCH, LR = 128, 0.01
+# The seed's Q4 transforms, RandomRotation(20) and RandomHorizontalFlip, as our policy: one view.
+SEED_POLICY = {"rotation": 20, "translate": 0, "scale": [1, 1], "shear": 0, "hflip": True, "elastic": None,
+               "views": 1, "originals": False, "seed": 0}
+MATMUL_SIDE = 1024
+
+
+def median_seconds(step, repeats):
+    step()  # warm-up: allocations, kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fresh_model(device, ours):
+    """The seed's LeNet with SGD: as our train stage builds it (channels-last), or as the seed did."""
+    torch.manual_seed(0)
+    model = (build_model({}) if ours else lenet()).to(device)
+    return model, torch.optim.SGD(model.parameters(), lr=LR)
+
+
+def seed_loop(raw_dir, n, augmented, device):
+    """An epoch of the seed's kind over the first n training images."""
+    steps = [transforms.RandomRotation(20), transforms.RandomHorizontalFlip()] if augmented else []
+    dataset = torchvision.datasets.MNIST(raw_dir.parent.parent, train=True, download=False,
+                                         transform=transforms.Compose([*steps, transforms.ToTensor()]))
+    loader = DataLoader(Subset(dataset, range(n)), batch_size=BATCH, shuffle=True)
+    model, optimizer = fresh_model(device, ours=False)
+
+    def epoch():
+        model.train()
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
+def our_loop(images, labels, augmented, device):
+    """An epoch of our train stage (train.train_epoch) over the same images; augmented, it first
+    draws one view of every image, as prepare does."""
+    model, optimizer = fresh_model(device, ours=True)
+    originals = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
+    y = torch.from_numpy(labels.astype("int64")).to(device)
+    generator = torch.Generator().manual_seed(0)
+    quiet = tqdm(disable=True)
+
+    def epoch():
+        views = torch.from_numpy(materialise(images, SEED_POLICY)[0]).to(device) if augmented else originals
+        train_epoch(model, optimizer, pixels(views), y, BATCH, generator, quiet)
+
+    return epoch
+
+
+def training_flops_per_sample(device):
+    """Floating-point operations of one training step (forward and backward), per image."""
+    model, _ = fresh_model(device, ours=True)
+    x = torch.rand(BATCH, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (BATCH,), device=device)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() / BATCH
+
+
+def matmul_flops(device, repeats):
+    a, b = (torch.rand(MATMUL_SIDE, MATMUL_SIDE, device=device) for _ in range(2))
+
+    def step():
+        for _ in range(10):
+            torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 10 * 2 * MATMUL_SIDE**3 / median_seconds(step, repeats)
+
+
+def machine(device, threads):
+    model = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"cpu": model, "cpus": os.cpu_count(), "gpu": gpu, "device": str(device), "threads": threads,
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
+
+
+def bench(raw_dir, out_path, threads, samples, repeats, device_name):
+    torch.set_num_threads(threads)
+    device = resolve_device(device_name)
+    images, labels = read_part(raw_dir, "train")
+    images, labels = images[:samples], labels[:samples]
+    results = {}
+    for kind, augmented in (("plain", False), ("augmented", True)):
+        seed = samples / median_seconds(seed_loop(raw_dir, samples, augmented, device), repeats)
+        ours = samples / median_seconds(our_loop(images, labels, augmented, device), repeats)
+        results[kind] = {"seed_samples_per_s": seed, "our_samples_per_s": ours, "speedup": ours / seed}
+        log.info("%-9s seed's loop %8.0f samples/s | ours %8.0f samples/s | %.2fx", kind, seed, ours, ours / seed)
+    per_sample = training_flops_per_sample(device)
+    peak = matmul_flops(device, repeats)
+    achieved = per_sample * results["plain"]["our_samples_per_s"]
+    results["flops"] = {"training_flops_per_sample": per_sample, "our_flops_per_s": achieved,
+                        "matmul_flops_per_s": peak, "fraction_of_matmul": achieved / peak}
+    log.info("training step: %.2f MFLOP per sample, %.1f GFLOP/s = %.1f%% of float32 matmul (%.1f GFLOP/s, %d^2)",
+             per_sample / 1e6, achieved / 1e9, 100 * achieved / peak, peak / 1e9, MATMUL_SIDE)
+    write_json(out_path, {"machine": machine(device, threads), "when": datetime.now(timezone.utc).isoformat(),
+                          "samples": samples, "repeats": repeats, "batch_size": BATCH, "statistic": "median",
+                          **results})
+    log.info("-> %s", out_path)
+
+
+def bench_study(params, benchmark_dir, wall_s, out_path):
+    """Per-rule times and peak memory from Snakemake's benchmark files of a whole run, the training
+    samples its train jobs processed, and hence the aggregate rate over the run's wall time."""
+    rows = [{"rule": tsv.relative_to(benchmark_dir).parts[0].removesuffix(".tsv"), **pd.read_csv(tsv, sep="\t").iloc[0]}
+            for tsv in sorted(benchmark_dir.rglob("*.tsv"))]
+    if not rows:
+        raise LenetError(f"{benchmark_dir}: no Snakemake benchmark files (run snakemake first)")
+    table = pd.DataFrame(rows).groupby("rule", sort=False).agg(
+        jobs=("s", "size"), total_s=("s", "sum"), median_s=("s", "median"), max_s=("s", "max"),
+        cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
+    n_train = 60_000 - params["split"]["val_size"]
+    samples = sum(params["runs"][run]["epochs"] * subset_size(params["runs"][run]["fraction"], n_train)
+                  for run, _ in jobs(params))
+    study = {"machine": machine(torch.device("cpu"), params["compute"]["threads"]),
+             "when": datetime.now(timezone.utc).isoformat(), "wall_s": wall_s, "training_samples": samples,
+             "training_samples_per_s": samples / wall_s, "rules": table.round(2).to_dict(orient="index")}
+    write_json(out_path, study)
+    log.info("wall %.0f s, %d training samples, %.0f samples/s\n%s", wall_s, samples, samples / wall_s,
+             table.round(1).to_string())
+
+
+def generated_study(params, n_runs):
+    """params with n_runs distinct runs, every combination of its models, optimizers, policies and
+    fractions in turn, then again with one more epoch; one study holds them all."""
+    names = [list(params[table]) for table in ("models", "optimizers", "policies")]
+    fractions = params["subsample"]["fractions"]
+    combos = [(m, o, p, f) for f in fractions for p in names[2] for o in names[1] for m in names[0]]
+    runs = {f"r{i:04d}": {"model": m, "optimizer": o, "policy": p, "fraction": f, "epochs": 1 + i // len(combos)}
+            for i, (m, o, p, f) in zip(range(n_runs), itertools.cycle(combos))}
+    studies = {"all": {"question": f"{n_runs} generated runs", "figure": "learning_curves", "runs": list(runs)}}
+    return {**params, "runs": runs, "studies": studies}
+
+
+def timed(cmd, cwd, repeats):
+    """Median wall time of a command of this environment, in seconds."""
+    return median_seconds(lambda: tool(*cmd, cwd=cwd), repeats)
+
+
+def bench_scale(params_path, n_runs, out_path, repeats):
+    """`snakemake -n` and `dvc status` on this repository's params and on a generated study of
+    n_runs runs, each in a fresh git copy of the repository (no outputs: every job to plan)."""
+    files = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True, text=True).stdout.split("\0")
+    results = {}
+    raw = yaml.safe_load(Path(params_path).read_text())
+    for label, study in (("params.yaml", raw), (f"{n_runs} runs", generated_study(raw, n_runs))):
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in filter(None, files):
+                if not name.startswith(("results/", "benchmarks/")):
+                    (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(name, Path(tmp) / name, follow_symlinks=False)
+            (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+            (Path(tmp) / "dvc.lock").unlink(missing_ok=True)
+            subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+            n_jobs = len(jobs(load_params(Path(tmp) / "params.yaml")))
+            results[label] = {"runs": len(study["runs"]), "training_jobs": n_jobs,
+                              "snakemake_dry_run_s": timed(["snakemake", "-n", "--quiet"], tmp, repeats),
+                              "dvc_status_s": timed(["dvc", "status", "--json"], tmp, repeats)}
+        log.info("%-12s %4d runs, %5d training jobs: snakemake -n %.1f s, dvc status %.1f s", label,
+                 results[label]["runs"], n_jobs, results[label]["snakemake_dry_run_s"], results[label]["dvc_status_s"])
+    write_json(out_path, {"machine": machine(torch.device("cpu"), 1), "when": datetime.now(timezone.utc).isoformat(),
+                          "statistic": f"median of {repeats} after a warm-up", **results})
