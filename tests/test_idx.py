@@ -1,7 +1,10 @@
 import re
+import struct
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lenet_mnist.idx import IdxError, decode_idx, encode_idx, read_idx
 
@@ -42,3 +45,31 @@ def test_malformed_bytes_give_one_clean_error(data, message):
 def test_only_uint8_arrays_are_written():
     with pytest.raises(ValueError):
         encode_idx(np.zeros(3, dtype=np.float32))
+
+
+def decodes_or_refuses_cleanly(data):
+    """decode_idx's contract: the array that encode_idx would write as these bytes, or IdxError."""
+    try:
+        array = decode_idx(data, name="f-idx3-ubyte")
+    except IdxError as e:
+        assert str(e).startswith("f-idx3-ubyte: ") and "\n" not in str(e)
+    else:
+        assert array.dtype == np.uint8 and encode_idx(array) == data
+
+
+@given(st.binary(max_size=80))
+def test_any_bytes_give_an_array_or_the_clean_error(data):
+    decodes_or_refuses_cleanly(data)
+
+
+@given(st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 4), min_size=1, max_size=6), st.binary(max_size=80))
+def test_any_dimensions_give_an_array_or_the_clean_error(dims, payload):
+    """Well-formed magic numbers, so that the dimensions and the payload are what varies; the
+    product of the dimensions may pass 2**64."""
+    decodes_or_refuses_cleanly(bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload)
+
+
+def test_dimensions_whose_product_wraps_around_are_refused():
+    data = bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2**16] * 4)  # 2**64 images: 0 in int64
+    with pytest.raises(IdxError, match=re.escape("0 data bytes, but dimensions (65536, 65536, 65536, 65536)")):
+        decode_idx(data, name="f")

@@ -89,6 +89,17 @@ def test_a_fraction_must_be_spelled_as_listed(tmp_path, smoke):
         load_params(write(tmp_path, smoke))
 
 
+def test_two_runs_with_the_same_name_are_refused(tmp_path):
+    text = (SMOKE_PARAMS.read_text()
+            .replace("  larger: {model:", "  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}\n"
+                                         "  larger: {model:"))
+    (tmp_path / "params.yaml").write_text(text)
+    line = text.splitlines().index("  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}") + 1
+    with pytest.raises(ParamsError) as info:
+        load_params(tmp_path / "params.yaml")
+    assert str(info.value) == f"{tmp_path / 'params.yaml'}: 'small' is given twice in one mapping at line {line}"
+
+
 def test_unreadable_files_are_named(tmp_path):
     with pytest.raises(ParamsError, match="missing.yaml: cannot read"):
         load_params(tmp_path / "missing.yaml")

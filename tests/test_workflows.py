@@ -40,15 +40,17 @@ def write_params(repo, params):
 
 
 def snakemake_jobs(repo, *args):
-    """(rule, wildcards, command, outputs) of each job of a dry run."""
+    """(rule, wildcards, command, outputs, logs and benchmark files) of each job of a dry run."""
     out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", "4", *args], repo)
     jobs, job = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset()}
+            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": []}
             jobs.append(job)
         elif job and (m := re.match(r"^\s+output: (.*)$", line)):
             job["outputs"] = frozenset(m[1].split(", "))
+        elif job and (m := re.match(r"^\s+(?:log|benchmark): (.*)$", line)):
+            job["side"] += m[1].split(", ")
         elif job and (m := re.match(r"^\s+wildcards: (.*)$", line)):
             job["wildcards"] = m[1]
         elif job and line.startswith("Shell command: "):
@@ -84,6 +86,20 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
     expected = yaml.safe_load(params.read_text())
     assert sum(j["rule"] == "train" for j in jobs) == len(expected["runs"]) * len(expected["seeds"])
+
+
+@pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
+def test_no_two_jobs_write_the_same_file(repo_copy, params):
+    """Under --cores 4 jobs run side by side: their outputs, logs and benchmark files are all
+    distinct, and none lies inside a directory that another job writes."""
+    use_params(repo_copy, params)
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    written = [path for job in jobs for path in (*job["outputs"], *job["side"])]
+    assert len(written) == len(set(written))
+    for job in jobs:
+        for directory in job["outputs"]:
+            assert not [path for other in jobs if other is not job
+                        for path in (*other["outputs"], *other["side"]) if path.startswith(directory + "/")]
 
 
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
@@ -190,6 +206,21 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     html = (built / "results/report.html").read_text()
     for number in report_numbers(summary):
         assert number in html
+
+
+def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
+    """`snakemake --cores 1` (jobs one after another) writes what `--cores 4` (the built fixture,
+    jobs side by side) wrote: checkpoints, histories and metrics, byte for byte."""
+    repo = copy_repo(tmp_path / "repo")
+    use_params(repo, SMOKE_PARAMS)
+    (repo / "dvc.lock").unlink()
+    commit_all(repo, "smoke params")
+    run(["snakemake", "--cores", "1"], repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    for pattern in ("models/*/*.pt", "results/history/*/*.csv", "results/metrics/*/*.json", "results/metrics.json",
+                    "data/runs/*/train.npz"):
+        files = sorted(path.relative_to(built) for path in built.glob(pattern))
+        assert files, pattern
+        assert [f for f in files if (repo / f).read_bytes() != (built / f).read_bytes()] == []
 
 
 def run_and_descendants(run, seeds):

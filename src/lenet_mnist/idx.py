@@ -1,5 +1,6 @@
 """The IDX format of the raw MNIST files: a magic number, the dimensions, then the bytes."""
 
+import math
 import struct
 
 import numpy as np
@@ -35,10 +36,13 @@ def decode_idx(data, name="IDX data"):
     if len(data) < start:
         raise IdxError(f"{name}: truncated IDX header ({len(data)} bytes, {ndim} dimensions need {start})")
     shape = struct.unpack(f">{ndim}I", data[4:start])
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)  # Python integers: numpy's int64 product can wrap around to a small size
     if len(data) - start != size:
         raise IdxError(f"{name}: {len(data) - start} data bytes, but dimensions {shape} need {size}")
-    return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(shape)
+    try:
+        return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(shape)
+    except ValueError:  # an empty array whose other dimensions numpy cannot index
+        raise IdxError(f"{name}: dimensions {shape} are too large for an array") from None
 
 
 def read_idx(path):

@@ -84,6 +84,25 @@ def _check_references(params):
                                  f"(allowed: {', '.join(spec['runs'])})")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key, mark):
+        super().__init__(f"{key!r} is given twice in one mapping at line {mark.line + 1}")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping: PyYAML would keep the last one
+    silently, so two runs with the same name would become one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKeyError(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def jobs(params):
     """Every training job: each run once per seed, in params order."""
     return [(run, seed) for run in params["runs"] for seed in params["seeds"]]
@@ -93,9 +112,11 @@ def load_params(path="params.yaml"):
     """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
     except OSError as e:
         raise ParamsError(f"{path}: cannot read ({e.strerror})") from None
+    except DuplicateKeyError as e:
+        raise ParamsError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
