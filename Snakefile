@@ -24,6 +24,7 @@ rule all:
         expand("data/subsets/{fraction}.npy", fraction=FRACTIONS),
         expand("results/plots/{run}.png", run=RUNS),
         "results/figures",
+        "results/derivations",
 
 
 onsuccess:

@@ -41,7 +41,7 @@ def test_jobs_are_every_run_once_per_seed(smoke, tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda p: p.update(extra=1), "extra: unknown key (allowed: compute, data, evaluate, models, optimizers, "
+        (lambda p: p.update(extra=1), "extra: unknown key (allowed: compute, data, derivations, evaluate, models, optimizers, "
                                       "policies, runs, seeds, split, studies, subsample)"),
         (lambda p: p["runs"]["small"].update(epochs="many"), "runs.small.epochs: 'many' is not of type 'integer'"),
         (lambda p: p["optimizers"]["sgd"].update(lr=0), "optimizers.sgd.lr: 0 is less than or equal to the minimum of 0"),

@@ -135,6 +135,9 @@ def check_outputs(repo, params):
         assert summary["runs"][run]["test_accuracy"]["n"] == len(params["seeds"])
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
+    assert summary["derivations"]["passed"] and all(summary["derivations"]["passed"].values())
+    for figure in ("ps1_sobel", "ps2_bptt", "ps3_positional"):
+        assert (repo / f"results/derivations/{figure}.png").read_bytes()[:4] == b"\x89PNG"
     for figure in ["smoke", "smoke_sizes", "confusion"]:
         assert (repo / f"results/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
     curves = pd.read_csv(repo / "results/figures/curves.csv")

@@ -59,7 +59,7 @@ def run_evaluate(params, args):
 def run_summarize(params, args):
     from lenet_mnist.summarize import summarize
 
-    summarize(params, args.metrics_dir, args.history_dir, args.out)
+    summarize(params, args.metrics_dir, args.history_dir, args.derivations, args.out)
 
 
 def run_plot(params, args):
@@ -73,6 +73,12 @@ def run_figures(params, args):
     from lenet_mnist.figures import figures
 
     figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
+
+
+def run_derivations(params, args):
+    from lenet_mnist.derivations import derivations
+
+    derivations(params, args.raw, args.out_dir)
 
 
 def run_bench(params, args):
@@ -162,6 +168,7 @@ def build_parser():
     sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
+    path(sub, "--derivations", "the checks of Problem Sets 1-3 (checks.json)")
     path(sub, "--out", "output: summary (.json)")
 
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
@@ -173,6 +180,10 @@ def build_parser():
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")
+
+    sub = stage("derivations", run_derivations, "Problem Sets 1-3: closed forms checked against autograd, figures")
+    path(sub, "--raw", "raw directory (the Sobel figure's test digits)")
+    path(sub, "--out-dir", "output: checks.json and a figure per problem set")
 
     sub = stage("bench", run_bench, "training samples per second: our train stage against the seed's loop")
     path(sub, "--raw", "raw directory")

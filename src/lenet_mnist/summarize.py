@@ -52,8 +52,9 @@ def speed(epochs):
             "median": statistics.median(reached) if len(reached) == len(epochs) else None}
 
 
-def summarize(params, metrics_dir, history_dir, summary_path):
-    """`metrics_dir` and `history_dir` hold <run>/<seed>.json and .csv for every run and seed."""
+def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
+    """`metrics_dir` and `history_dir` hold <run>/<seed>.json and .csv for every run and seed;
+    `derivations_path` the checks of Problem Sets 1-3."""
     runs = {}
     for run in params["runs"]:
         per_seed = {seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in params["seeds"]}
@@ -68,5 +69,7 @@ def summarize(params, metrics_dir, history_dir, summary_path):
     studies = {
         study: {run: runs[run]["test_accuracy"] for run in spec["runs"]} for study, spec in params["studies"].items()
     }
-    write_json(summary_path, {"runs": runs, "studies": studies})
+    checks = json.loads(derivations_path.read_text())
+    derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
+    write_json(summary_path, {"runs": runs, "studies": studies, "derivations": derivations})
     log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)

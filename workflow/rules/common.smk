@@ -16,6 +16,9 @@ except ParamsError as e:
 if os.path.exists("results/figures/report.json"):
     with open("results/figures/report.json") as f:
         config["measured"] = json.load(f)
+if os.path.exists("results/derivations/checks.json"):
+    with open("results/derivations/checks.json") as f:
+        config["derivations"] = json.load(f)
 
 RUNS = list(PARAMS["runs"])
 SEEDS = PARAMS["seeds"]

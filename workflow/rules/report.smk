@@ -4,6 +4,7 @@
 rule summarize:
     input:
         module("summarize"),
+        derivations="results/derivations",
         metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
         histories=[f"results/history/{run}/{seed}.csv" for run, seed in JOBS],
     output:
@@ -18,7 +19,7 @@ rule summarize:
         "benchmarks/snakemake/summarize.tsv",
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
-        " --out {output}"
+        " --derivations {input.derivations}/checks.json --out {output}"
 
 
 rule plot:
@@ -65,3 +66,24 @@ rule figures:
     shell:
         "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
         " --metrics-dir results/metrics --out-dir {output}"
+
+
+rule derivations:
+    input:
+        module("derivations"),
+        raw=ancient(RAW),
+    output:
+        report(
+            directory("results/derivations"),
+            patterns=["{figure}.png"],
+            caption="../report/derivation.rst",
+            category="Problem Sets 1-3",
+        ),
+    params:
+        derivations=canonical(PARAMS["derivations"]),
+    log:
+        "logs/derivations.log",
+    benchmark:
+        "benchmarks/snakemake/derivations.tsv",
+    shell:
+        "lenet-mnist derivations --log {log} --raw {input.raw} --out-dir {output}"
