@@ -24,7 +24,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lenet_mnist.data import pixels, read_part  # noqa: E402
-from lenet_mnist.files import atomic_path, write_json  # noqa: E402
+from lenet_mnist.figures import save  # noqa: E402
+from lenet_mnist.files import write_json  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +108,22 @@ def check_bptt(generator, trials, max_steps):
 
 # PS3 ------------------------------------------------------------------------------------------
 
+def frequencies(dim):
+    """w_k = 1 / 10000^(2k/d), k = 0 .. d/2 - 1."""
+    return 1.0 / 10000 ** (2 * torch.arange(dim // 2, dtype=torch.float64) / dim)
+
+
 def positional_encoding(positions, dim):
-    """p_t = [sin(w_0 t), cos(w_0 t), ..., sin(w_k t), cos(w_k t), ...], w_k = 1 / 10000^(2k/d)."""
+    """p_t = [sin(w_0 t), cos(w_0 t), ..., sin(w_k t), cos(w_k t), ...]."""
     t = torch.arange(positions, dtype=torch.float64).unsqueeze(1)
-    w = 1.0 / 10000 ** (2 * torch.arange(dim // 2, dtype=torch.float64) / dim)
+    w = frequencies(dim)
     return torch.stack([torch.sin(w * t), torch.cos(w * t)], dim=2).reshape(positions, dim)
 
 
 def check_positional(generator, positions, dim):
     p = positional_encoding(positions, dim)
     gram = p @ p.T
-    w = 1.0 / 10000 ** (2 * torch.arange(dim // 2, dtype=torch.float64) / dim)
+    w = frequencies(dim)
     offsets = torch.arange(positions, dtype=torch.float64)
     closed = torch.cos(w * (offsets.unsqueeze(1) - offsets).unsqueeze(2)).sum(2)
     # Shift invariance: every entry equals the one of its offset in the first row (or column).
@@ -130,12 +136,6 @@ def check_positional(generator, positions, dim):
 
 
 # Figures --------------------------------------------------------------------------------------
-
-def save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
 
 def plot_sobel(images, path):
     magnitude = sobel_magnitude(images)
