@@ -1,8 +1,15 @@
 import csv
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lenet_mnist.checkpoint import load_checkpoint, save_checkpoint
 from lenet_mnist.errors import LenetError
@@ -12,7 +19,9 @@ from lenet_mnist.data import load_recipe
 from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
-from lenet_mnist.train import HISTORY_COLUMNS, train
+from lenet_mnist.train import HISTORY_COLUMNS, resume_path, train
+
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -108,3 +117,52 @@ def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, params):
                 "epoch": 1}, foreign)
     with pytest.raises(LenetError, match="weights do not fit architecture"):
         load_checkpoint(foreign)
+
+
+def test_a_diverging_run_stops_naming_run_epoch_step_and_lr(tmp_path, raw_dir, params, stage_files):
+    params["optimizers"]["sgd"]["lr"] = 100.0
+    params["runs"]["tiny"]["epochs"] = 5
+    with pytest.raises(LenetError) as info:
+        run_training(params, raw_dir, stage_files, tmp_path / "a")
+    message = str(info.value)
+    assert re.fullmatch(r"run tiny seed 0: the loss is not finite at epoch \d+, step \d+ of 2, with learning rate "
+                        r"100\.0: training diverged \(a smaller optimizers\.sgd\.lr may help\)", message), message
+    assert not (tmp_path / "a" / "model.pt").exists() and not (tmp_path / "a" / "history.csv").exists()
+
+
+def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir, params, stage_files):
+    """A real `lenet-mnist train` process, killed with SIGKILL once it has saved its state after an
+    epoch, then run again: it resumes there and ends with the files of an uninterrupted run."""
+    params["runs"]["tiny"].update(epochs=60, batch_size=8)  # many short epochs: the kill lands inside the run
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    uninterrupted = run_training(params, raw_dir, stage_files, tmp_path / "a")
+    out = tmp_path / "b"
+    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], out / "train.npz",
+            out / "recipe.json", out / "preview.png")
+    command = [str(BIN / "lenet-mnist"), "train", "--params", str(tmp_path / "params.yaml"), "--seed", "0",
+               "--recipe", str(out / "recipe.json"), "--trainset", str(out / "train.npz"), "--raw", str(raw_dir),
+               "--val-split", str(stage_files["val_split"]), "--checkpoint", str(out / "model.pt"),
+               "--history", str(out / "history.csv"), "--threads", "1"]
+    resume = resume_path(out / "model.pt")
+    job = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    while not resume.exists() and job.poll() is None:
+        time.sleep(0.005)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait() == -signal.SIGKILL, "the job ended before it could be killed"
+    saved = torch.load(resume, weights_only=True)["epoch"]
+    assert 1 <= saved < 60 and not (out / "model.pt").exists()
+
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert f"resuming after epoch {saved}" in done.stderr
+    assert (out / "history.csv").read_bytes() == uninterrupted[1].read_bytes()
+    assert (out / "model.pt").read_bytes() == uninterrupted[0].read_bytes()
+    assert not resume.exists()
+
+
+def test_a_state_saved_by_another_configuration_is_not_resumed(tmp_path, raw_dir, params, stage_files):
+    out = tmp_path / "a"
+    run_training(params, raw_dir, stage_files, out)
+    expected = (out / "model.pt").read_bytes()
+    torch.save({"identity": {"seed": 99}, "epoch": 1}, resume_path(out / "model.pt"))
+    run_training(params, raw_dir, stage_files, out)
+    assert (out / "model.pt").read_bytes() == expected and not resume_path(out / "model.pt").exists()

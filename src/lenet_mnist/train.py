@@ -3,7 +3,9 @@
 import csv
 import logging
 import os
+import pickle
 import sys
+import zipfile
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +15,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import predict, score
-from lenet_mnist.files import atomic_path
+from lenet_mnist.errors import LenetError, one_line
+from lenet_mnist.files import atomic_path, digest_of
 from lenet_mnist.model import build_model
 
 log = logging.getLogger(__name__)
@@ -34,12 +37,15 @@ def make_optimizer(spec, parameters):
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, progress):
-    """One pass over a fresh shuffle; returns the sample-weighted mean loss and accuracy."""
+    """One pass over a fresh shuffle; returns the sample-weighted mean loss and accuracy, and the
+    first step (from 1) whose loss was not finite, or 0."""
     model.train()
     order = torch.randperm(len(labels), generator=generator).to(images.device)
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), dtype=torch.long, device=images.device)
-    for start in range(0, len(order), batch_size):
+    # Kept on the device, like the sums: a .item() per batch would synchronise with a GPU.
+    first_bad = torch.zeros((), dtype=torch.long, device=images.device)
+    for step, start in enumerate(range(0, len(order), batch_size), start=1):
         batch = order[start : start + batch_size]
         x, y = images[batch], labels[batch]
         logits = model(x)
@@ -47,11 +53,37 @@ def train_epoch(model, optimizer, images, labels, batch_size, generator, progres
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        # Accumulated on the device: a .item() per batch would synchronise with a GPU.
         loss_sum += loss.detach() * len(y)
         correct += (logits.argmax(dim=1) == y).sum()
+        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), step, first_bad)
         progress.update(1)
-    return loss_sum.item() / len(labels), correct.item() / len(labels)
+    return loss_sum.item() / len(labels), correct.item() / len(labels), int(first_bad.item())
+
+
+def resume_path(checkpoint_path):
+    """Where a training job keeps its state after each epoch: beside its checkpoint."""
+    return checkpoint_path.with_name(checkpoint_path.name + ".resume")
+
+
+def save_state(path, identity, epoch, model, optimizer, generator, history):
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save({"identity": identity, "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "history": history}, f)
+
+
+def load_state(path, identity):
+    """The state this same job saved after its last completed epoch, or None."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        log.warning("%s: unreadable, starting from epoch 1 (%s)", path, one_line(e))
+        return None
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        log.warning("%s: saved by another job or configuration, starting from epoch 1", path)
+        return None
+    return state
 
 
 def write_history(path, rows):
@@ -82,20 +114,42 @@ def train(params, seed, recipe_path, trainset_path, raw_dir, val_split_path, che
     generator = torch.Generator().manual_seed(seed)  # the data order, apart from the weights
     eval_batch = params["evaluate"]["batch_size"]
     batches = -(-len(train_y) // run["batch_size"])
+
+    # A job killed mid-epoch resumes after its last completed epoch, with the same weights,
+    # optimizer state and data order, so that it ends as an uninterrupted run would.
+    resume = resume_path(checkpoint_path)
+    identity = {"recipe": run, "seed": seed, "threads": threads, "device": device.type, "evaluate": params["evaluate"],
+                "trainset": digest_of(trainset_path), "val_split": digest_of(val_split_path)}
+    state = load_state(resume, identity)
+    history, first = [], 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        history, first = state["history"], state["epoch"] + 1
+        log.info("run %s seed %d: resuming after epoch %d (%s)", run_name, seed, state["epoch"], resume)
     log.info("run %s seed %d: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
              run_name, seed, run["model"], run["optimizer"], len(train_y), len(views), run["epochs"], batches,
              device, threads)
 
-    history = []
-    bar = tqdm(total=run["epochs"] * batches, unit="batch", disable=not sys.stderr.isatty(), leave=False)
+    bar = tqdm(total=run["epochs"] * batches, initial=(first - 1) * batches, unit="batch",
+               disable=not sys.stderr.isatty(), leave=False)
     with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch
-        for epoch in range(1, run["epochs"] + 1):
+        for epoch in range(first, run["epochs"] + 1):
             train_x = pixels(views[(epoch - 1) % len(views)])
-            train_loss, train_acc = train_epoch(model, optimizer, train_x, train_y, run["batch_size"], generator, bar)
+            train_loss, train_acc, bad_step = train_epoch(model, optimizer, train_x, train_y, run["batch_size"],
+                                                          generator, bar)
+            if bad_step:
+                raise LenetError(f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
+                                 f"{bad_step} of {batches}, with learning rate {run['optimizer_spec']['lr']}: "
+                                 f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)")
             val_loss, val_acc, _ = score(predict(model, val_x, eval_batch), val_y)
             history.append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss, train_acc, val_loss, val_acc])))
             log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
                      run_name, seed, epoch, run["epochs"], train_loss, train_acc, val_loss, val_acc)
+            if epoch < run["epochs"]:
+                save_state(resume, identity, epoch, model, optimizer, generator, history)
 
     write_history(history_path, history)
     save_checkpoint(checkpoint_path, model.cpu(), architecture, {**run, "seed": seed}, run["epochs"])
+    resume.unlink(missing_ok=True)
