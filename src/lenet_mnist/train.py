@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import predict, score
@@ -97,6 +98,7 @@ def train(params, seed, recipe_path, trainset_path, raw_dir, val_split_path, che
     run = load_recipe(recipe_path)
     run_name, architecture = run["name"], run["architecture"]
     torch.set_num_threads(threads)
+    reuse_freed_memory()
     torch.manual_seed(seed)  # the initial weights
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, when on a GPU
     torch.use_deterministic_algorithms(True)
