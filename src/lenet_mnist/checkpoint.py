@@ -12,20 +12,30 @@ from lenet_mnist.model import build_model
 KEYS = {"state_dict", "architecture", "params", "epoch"}
 
 
-def save_checkpoint(path, model, architecture, params, epoch):
-    # Saved through a file object: given a path, torch names the archive's root after the file,
-    # and the temporary name would make equal checkpoints differ in their bytes (and DVC hashes).
+def save_tensors(path, obj):
+    """torch.save into a temporary file renamed into place. Through a file object: given a path,
+    torch names the archive's root after the file, and the temporary name would make equal
+    checkpoints differ in their bytes (and DVC hashes)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"state_dict": model.state_dict(), "architecture": architecture, "params": params,
-                    "epoch": epoch}, f)
+        torch.save(obj, f)
+
+
+def load_tensors(path, what):
+    """torch.load with weights_only=True, so no code is unpickled; any failure is one LenetError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise LenetError(f"{path}: not a readable {what} ({one_line(e)})") from None
+
+
+def save_checkpoint(path, model, architecture, params, epoch):
+    save_tensors(path, {"state_dict": model.state_dict(), "architecture": architecture, "params": params,
+                        "epoch": epoch})
 
 
 def load_checkpoint(path):
-    """(model with its weights, checkpoint dict); weights_only=True, so no code is unpickled."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        raise LenetError(f"{path}: not a readable lenet-mnist checkpoint ({one_line(e)})") from None
+    """(model with its weights, checkpoint dict)."""
+    ckpt = load_tensors(path, "lenet-mnist checkpoint")
     if not isinstance(ckpt, dict) or not KEYS <= set(ckpt):
         raise LenetError(f"{path}: not a lenet-mnist checkpoint (expected keys {', '.join(sorted(KEYS))})")
     try:

@@ -3,9 +3,7 @@
 import csv
 import logging
 import os
-import pickle
 import sys
-import zipfile
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +11,10 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
-from lenet_mnist.checkpoint import save_checkpoint
+from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
 from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import predict, score
-from lenet_mnist.errors import LenetError, one_line
+from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_path, digest_of
 from lenet_mnist.model import build_model
 
@@ -67,9 +65,8 @@ def resume_path(checkpoint_path):
 
 
 def save_state(path, identity, epoch, model, optimizer, generator, history):
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save({"identity": identity, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "history": history}, f)
+    save_tensors(path, {"identity": identity, "epoch": epoch, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "history": history})
 
 
 def load_state(path, identity):
@@ -77,9 +74,9 @@ def load_state(path, identity):
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        log.warning("%s: unreadable, starting from epoch 1 (%s)", path, one_line(e))
+        state = load_tensors(path, "training state")
+    except LenetError as e:
+        log.warning("%s; starting from epoch 1", e)
         return None
     if not isinstance(state, dict) or state.get("identity") != identity:
         log.warning("%s: saved by another job or configuration, starting from epoch 1", path)
