@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lenet_mnist.model import build_model
+from lenet_mnist.model import DepthwiseAvgPool, build_model
 
 DEFAULT = {"activation": "sigmoid", "pool": "avg", "batchnorm": "none", "init": "default"}
 
@@ -23,14 +23,14 @@ def test_lenet_maps_a_batch_of_digits_to_ten_logits():
 def test_lenet_has_the_seeds_layers():
     model = build_model(DEFAULT)
     assert sum(p.numel() for p in model.parameters()) == 61_706  # LeNet-5 with 6/16 maps, 120/84 units
-    assert kinds(model) == ["Conv2d", "Sigmoid", "AvgPool2d", "Conv2d", "Sigmoid", "AvgPool2d", "Flatten",
+    assert kinds(model) == ["Conv2d", "Sigmoid", "DepthwiseAvgPool", "Conv2d", "Sigmoid", "DepthwiseAvgPool", "Flatten",
                             "Linear", "Sigmoid", "Linear", "Linear"]
 
 
 def test_batchnorm_after_pooling_is_where_the_seed_put_it():
     model = build_model({**DEFAULT, "batchnorm": "after_pool"})
-    assert kinds(model)[:8] == ["Conv2d", "Sigmoid", "AvgPool2d", "BatchNorm2d",
-                                "Conv2d", "Sigmoid", "AvgPool2d", "BatchNorm2d"]
+    assert kinds(model)[:8] == ["Conv2d", "Sigmoid", "DepthwiseAvgPool", "BatchNorm2d",
+                                "Conv2d", "Sigmoid", "DepthwiseAvgPool", "BatchNorm2d"]
 
 
 def test_batchnorm_before_the_activation_and_relu_with_max_pooling():
@@ -53,3 +53,15 @@ def test_xavier_initialisation_bounds_the_weights():
 def test_an_unknown_option_is_refused():
     with pytest.raises(TypeError):
         build_model({**DEFAULT, "dropout": 0.5})
+
+
+def test_depthwise_average_pooling_is_average_pooling_forward_and_backward():
+    x = torch.randn(4, 6, 28, 28).to(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn(4, 6, 14, 14)
+    ours = DepthwiseAvgPool(6)(x)
+    (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    reference = nn.functional.avg_pool2d(x, kernel_size=2, stride=2)
+    (reference_grad,) = torch.autograd.grad(reference, x, grad)
+    torch.testing.assert_close(ours, reference)
+    torch.testing.assert_close(ours_grad, reference_grad)
+    assert DepthwiseAvgPool(6).state_dict() == {}  # nothing learnt, nothing in a checkpoint

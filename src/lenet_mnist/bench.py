@@ -7,9 +7,10 @@ memory, its augmented views drawn beforehand by one grid_sample over many images
 model in channels-last layout, in a process that keeps freed memory for reuse (allocator.py). The
 seed's loop is measured as the seed ran it, and again with that allocator setting. Both sides
 train the seed's LeNet with SGD (lr 0.01) in batches of 128, on the same images, with the same
-thread count and device; our augmented rate includes drawing the views. Rates are medians over
-repeats, each after a warm-up pass, and our FLOP/s is set against the float32 matrix-multiply
-rate measured in the same run.
+thread count and device; our augmented rate includes drawing the views. Each model of params.yaml
+is also timed in our loop as lenet() writes it and as build_model() runs it. Rates are medians
+over repeats, each after a warm-up pass, and our FLOP/s is set against the float32
+matrix-multiply rate measured in the same run.
 """
 
 import itertools
@@ -65,10 +66,11 @@ def median_seconds(step, repeats):
     return statistics.median(times)
 
 
-def fresh_model(device, ours):
-    """The seed's LeNet with SGD: as our train stage builds it (channels-last), or as the seed did."""
+def fresh_model(device, ours, architecture=None):
+    """A LeNet (the seed's unless told) with SGD: as our train stage builds it, or as written."""
     torch.manual_seed(0)
-    model = (build_model({}) if ours else lenet()).to(device)
+    architecture = architecture or {}
+    model = (build_model(architecture) if ours else lenet(**architecture)).to(device)
     return model, torch.optim.SGD(model.parameters(), lr=LR)
 
 
@@ -92,10 +94,10 @@ def seed_loop(raw_dir, n, augmented, device):
     return epoch
 
 
-def our_loop(images, labels, augmented, device):
+def our_loop(images, labels, augmented, device, ours=True, architecture=None):
     """An epoch of our train stage (train.train_epoch) over the same images; augmented, it first
     draws one view of every image, as prepare does."""
-    model, optimizer = fresh_model(device, ours=True)
+    model, optimizer = fresh_model(device, ours, architecture)
     originals = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
     y = torch.from_numpy(labels.astype("int64")).to(device)
     generator = torch.Generator().manual_seed(0)
@@ -109,8 +111,10 @@ def our_loop(images, labels, augmented, device):
 
 
 def training_flops_per_sample(device):
-    """Floating-point operations of one training step (forward and backward), per image."""
-    model, _ = fresh_model(device, ours=True)
+    """Floating-point operations of one training step (forward and backward) of the seed's LeNet,
+    per image: its convolutions and matrix multiplies, as written (pooling is not counted, nor is
+    our DepthwiseAvgPool, a convolution)."""
+    model, _ = fresh_model(device, ours=False)
     x = torch.rand(BATCH, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (BATCH,), device=device)
     with FlopCounterMode(display=False) as counter:
@@ -140,7 +144,7 @@ def machine(device, threads):
             "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
 
 
-def bench(raw_dir, out_path, threads, samples, repeats, device_name):
+def bench(models, raw_dir, out_path, threads, samples, repeats, device_name):
     torch.set_num_threads(threads)
     device = resolve_device(device_name)
     images, labels = read_part(raw_dir, "train")
@@ -164,6 +168,14 @@ def bench(raw_dir, out_path, threads, samples, repeats, device_name):
                          "speedup_over_seed_with_our_allocator": ours / seed_tuned[kind]}
         log.info("%-9s seed's loop %8.0f samples/s (%8.0f with our allocator setting) | ours %8.0f samples/s | "
                  "%.2fx (%.2fx)", kind, seed[kind], seed_tuned[kind], ours, ours / seed[kind], ours / seed_tuned[kind])
+    results["models"] = {}
+    for name, architecture in models.items():
+        written, built = (samples / median_seconds(our_loop(images, labels, False, device, ours, architecture), repeats)
+                          for ours in (False, True))
+        results["models"][name] = {"as_written_samples_per_s": written, "our_samples_per_s": built,
+                                   "speedup": built / written}
+        log.info("model %-20s as lenet() writes it %8.0f samples/s | as build_model() runs it %8.0f | %.2fx",
+                 name, written, built, built / written)
     per_sample = training_flops_per_sample(device)
     peak = matmul_flops(device, repeats)
     achieved = per_sample * results["plain"]["our_samples_per_s"]

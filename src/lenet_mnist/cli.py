@@ -84,7 +84,7 @@ def run_derivations(params, args):
 def run_bench(params, args):
     from lenet_mnist.bench import bench
 
-    bench(args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
+    bench(params["models"], args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
 
 
 def run_bench_study(params, args):

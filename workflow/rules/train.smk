@@ -44,7 +44,8 @@ rule train:
     params:
         compute=canonical(PARAMS["compute"]),
         evaluate=canonical(PARAMS["evaluate"]),
-    threads: PARAMS["compute"]["threads"]
+        threads=PARAMS["compute"]["threads"],
+    threads: train_job_cores()
     log:
         "logs/train/{run}/{seed}.log",
     benchmark:
@@ -52,12 +53,14 @@ rule train:
     shell:
         "lenet-mnist train --log {log} --seed {wildcards.seed} --recipe {input.recipe} --trainset {input.trainset}"
         " --raw {input.raw} --val-split {input.val}"
-        " --checkpoint {output.checkpoint} --history {output.history} --threads {threads}"
+        " --checkpoint {output.checkpoint} --history {output.history} --threads {params.threads}"
 
 
 rule evaluate:
     input:
         module("evaluate"),
+        module("model"),
+        module("checkpoint"),
         checkpoint="models/{run}/{seed}.pt",
         raw=ancient(RAW),
     output:
