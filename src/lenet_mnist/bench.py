@@ -4,7 +4,7 @@
 The seed trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
 (ToTensor, and for Q4 PIL transforms first); our train stage gathers batches from tensors held in
 memory, its augmented views drawn beforehand by one grid_sample over many images (prepare), its
-model in channels-last layout, in a process that keeps freed memory for reuse (allocator.py). The
+model as build_model() runs it, in a process that keeps freed memory for reuse (allocator.py). The
 seed's loop is measured as the seed ran it, and again with that allocator setting. Both sides
 train the seed's LeNet with SGD (lr 0.01) in batches of 128, on the same images, with the same
 thread count and device; our augmented rate includes drawing the views. Each model of params.yaml
