@@ -39,14 +39,17 @@ def write_params(repo, params):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))  # sorts keys too, which must not matter
 
 
-def snakemake_jobs(repo, *args):
-    """(rule, wildcards, command, outputs, logs and benchmark files) of each job of a dry run."""
-    out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", "4", *args], repo)
+def snakemake_jobs(repo, *args, cores=4):
+    """(rule, wildcards, command, outputs, logs and benchmark files, cores held) of each job of a
+    dry run."""
+    out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", str(cores), *args], repo)
     jobs, job = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": []}
+            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": [], "threads": 1}
             jobs.append(job)
+        elif job and (m := re.match(r"^\s+threads: (\d+)$", line)):  # printed when more than 1
+            job["threads"] = int(m[1])
         elif job and (m := re.match(r"^\s+output: (.*)$", line)):
             job["outputs"] = frozenset(m[1].split(", "))
         elif job and (m := re.match(r"^\s+(?:log|benchmark): (.*)$", line)):
@@ -100,6 +103,22 @@ def test_no_two_jobs_write_the_same_file(repo_copy, params):
         for directory in job["outputs"]:
             assert not [path for other in jobs if other is not job
                         for path in (*other["outputs"], *other["side"]) if path.startswith(directory + "/")]
+
+
+@pytest.mark.parametrize("per_cpu", [0, 1, 2, 4])
+def test_training_jobs_side_by_side_never_run_more_threads_than_the_cpus(repo_copy, per_cpu):
+    """--cores beyond the machine's CPUs makes each training job hold more of Snakemake's cores,
+    not run more torch threads: time-sliced jobs only slow each other down."""
+    cpus = len(os.sched_getaffinity(0))
+    cores = max(1, per_cpu * cpus)
+    threads = use_params(repo_copy, SMOKE_PARAMS)["compute"]["threads"]
+    train = [j for j in snakemake_jobs(repo_copy, "--forceall", cores=cores) if j["rule"] == "train"]
+    assert train and all(f"--threads {threads}" in j["cmd"] for j in train)
+    held = {j["threads"] for j in train}
+    assert len(held) == 1
+    side_by_side = cores // held.pop()
+    assert side_by_side * threads <= max(cpus, threads)
+    assert side_by_side >= min(cores, cpus) // threads  # and no fewer than the CPUs can take
 
 
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
