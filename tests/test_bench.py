@@ -6,7 +6,7 @@ import yaml
 
 from conftest import ROOT
 from lenet_mnist.bench import bench_study, generated_study, training_flops_per_sample
-from lenet_mnist.params import jobs, load_params
+from lenet_mnist.params import load_params, trained_models
 
 
 def test_the_training_step_flops_are_the_layers_multiply_adds():
@@ -24,7 +24,7 @@ def test_a_generated_study_has_distinct_valid_runs(tmp_path):
     study = generated_study(params, 500)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(study))
     loaded = load_params(tmp_path / "params.yaml")  # refuses duplicate runs and dangling names
-    assert len(loaded["runs"]) == 500 and len(jobs(loaded)) == 500 * len(params["seeds"])
+    assert len(loaded["runs"]) == 500 and len(trained_models(loaded)) == 500 * len(params["seeds"])
 
 
 def test_the_study_summary_adds_up_the_benchmark_files(tmp_path, params):

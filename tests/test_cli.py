@@ -28,12 +28,12 @@ def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys
     assert not (workdir / "out").exists()
 
 
-def test_a_seed_not_in_params_is_refused(workdir, raw_dir, capsys):
-    args = ["train", "--seed", "7", "--recipe", "r.json", "--trainset", "t.npz", "--raw", str(raw_dir),
-            "--val-split", "v.npy", "--checkpoint", "out/m.pt", "--history", "out/h.csv"]
+def test_training_without_a_recipe_is_one_line_and_writes_nothing(workdir, raw_dir, capsys):
+    args = ["train", "--recipe", "r.json", "--trainset", "t.npz", "--raw", str(raw_dir),
+            "--val-split", "v.npy", "--checkpoints", "out/models", "--histories", "out/history"]
     line = one_error(capsys, args)
-    assert line.endswith("train: error: --seed 7: not in seeds (allowed: 0, 1)")
-    assert not (workdir / "out").exists()
+    assert "train: error: r.json: not a run recipe written by lenet-mnist prepare" in line
+    assert not (workdir / "out").exists() and not (workdir / "out/models.resume").exists()
 
 
 def test_bad_params_stop_a_stage_before_it_writes(workdir, raw_dir, capsys):

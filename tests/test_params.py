@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, SMOKE_PARAMS
-from lenet_mnist.params import ParamsError, jobs, load_params
+from lenet_mnist.params import ParamsError, load_params, trained_models
 
 
 def write(tmp_path, params):
@@ -34,8 +34,8 @@ def test_defaults_are_the_seeds_settings(tmp_path, smoke):
     assert params["data"]["timeout_s"] == 30
 
 
-def test_jobs_are_every_run_once_per_seed(smoke, tmp_path):
-    assert jobs(load_params(write(tmp_path, smoke))) == [("small", 0), ("small", 1), ("larger", 0), ("larger", 1)]
+def test_every_run_is_trained_once_per_seed(smoke, tmp_path):
+    assert trained_models(load_params(write(tmp_path, smoke))) == [("small", 0), ("small", 1), ("larger", 0), ("larger", 1)]
 
 
 @pytest.mark.parametrize(

@@ -34,12 +34,13 @@ def stage_files(tmp_path, raw_dir, params):
 
 
 def run_training(params, raw_dir, stage_files, out_dir, seed=0):
+    """Train the tiny run with every seed of params; seed's checkpoint and history."""
     trainset, recipe = out_dir / "train.npz", out_dir / "recipe.json"
     prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], trainset, recipe,
             out_dir / "preview.png")
-    checkpoint, history = out_dir / "model.pt", out_dir / "history.csv"
-    train(params, seed, recipe, trainset, raw_dir, stage_files["val_split"], checkpoint, history, threads=1)
-    return checkpoint, history
+    train(params, recipe, trainset, raw_dir, stage_files["val_split"], out_dir / "models", out_dir / "history",
+          threads=1)
+    return out_dir / f"models/{seed}.pt", out_dir / f"history/{seed}.csv"
 
 
 def read_history(path):
@@ -47,8 +48,10 @@ def read_history(path):
         return list(csv.DictReader(f))
 
 
-def test_training_writes_a_history_and_a_safe_checkpoint(tmp_path, raw_dir, params, stage_files):
+def test_training_writes_a_history_and_a_safe_checkpoint_per_seed(tmp_path, raw_dir, params, stage_files):
     checkpoint, history = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=1)
+    assert sorted(p.name for p in (tmp_path / "a/models").iterdir()) == [f"{s}.pt" for s in params["seeds"]]
+    assert sorted(p.name for p in (tmp_path / "a/history").iterdir()) == [f"{s}.csv" for s in params["seeds"]]
     rows = read_history(history)
     assert list(rows[0]) == HISTORY_COLUMNS and [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(0 <= float(r["val_accuracy"]) <= 1 for r in rows)
@@ -72,10 +75,29 @@ def test_same_params_and_threads_give_identical_history_and_weights(tmp_path, ra
 
 
 def test_another_seed_gives_other_weights(tmp_path, raw_dir, params, stage_files):
-    a = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=0)
-    b = run_training(params, raw_dir, stage_files, tmp_path / "b", seed=1)
-    wa, wb = (torch.load(p, weights_only=True)["state_dict"] for p in (a[0], b[0]))
+    run_training(params, raw_dir, stage_files, tmp_path / "a")
+    wa, wb = (torch.load(tmp_path / f"a/models/{s}.pt", weights_only=True)["state_dict"] for s in (0, 1))
     assert not torch.equal(wa["0.weight"], wb["0.weight"])
+
+
+@pytest.mark.parametrize("model", ["lenet", "lenet_relu_max"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_seed_trains_in_a_stack_as_it_trains_alone(tmp_path, raw_dir, params, stage_files, model, optimizer):
+    """Seed 1 beside seed 0 starts from the weights and draws the batches it would alone: its
+    history and weights agree with its training alone to float32 rounding."""
+    params["runs"]["tiny"].update(model=model, optimizer=optimizer)
+    params["seeds"] = [0, 1]
+    stacked = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=1)
+    params["seeds"] = [1]
+    alone = run_training(params, raw_dir, stage_files, tmp_path / "b", seed=1)
+    for a, b in zip(read_history(stacked[1]), read_history(alone[1])):
+        assert a["epoch"] == b["epoch"]
+        for column in HISTORY_COLUMNS[1:]:
+            assert float(a[column]) == pytest.approx(float(b[column]), abs=1e-5), column
+    weights = [torch.load(path, weights_only=True)["state_dict"] for path in (stacked[0], alone[0])]
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:
+        torch.testing.assert_close(weights[0][name], weights[1][name], rtol=1e-4, atol=1e-5)
 
 
 def test_a_relu_lenet_learns_a_learnable_task(tmp_path, raw_dir, params, stage_files):
@@ -85,8 +107,16 @@ def test_a_relu_lenet_learns_a_learnable_task(tmp_path, raw_dir, params, stage_f
     rows = read_history(history)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     assert float(rows[-1]["val_accuracy"]) > 0.9
-    evaluate(params, checkpoint, raw_dir, tmp_path / "metrics.json")
-    assert json.loads((tmp_path / "metrics.json").read_text())["test_accuracy"] > 0.9
+    evaluate(params, checkpoint.parent, raw_dir, tmp_path / "metrics")
+    assert json.loads((tmp_path / "metrics/0.json").read_text())["test_accuracy"] > 0.9
+
+
+def test_evaluation_of_a_run_with_a_bad_checkpoint_writes_nothing(tmp_path, raw_dir, params, stage_files):
+    checkpoint, _ = run_training(params, raw_dir, stage_files, tmp_path / "a", seed=1)
+    checkpoint.write_bytes(b"truncated")
+    with pytest.raises(LenetError, match=r"models/1\.pt: not a readable lenet-mnist checkpoint"):
+        evaluate(params, checkpoint.parent, raw_dir, tmp_path / "metrics")
+    assert not (tmp_path / "metrics").exists()
 
 
 def test_a_subset_outside_the_training_split_is_refused(tmp_path, raw_dir, params, stage_files):
@@ -96,7 +126,7 @@ def test_a_subset_outside_the_training_split_is_refused(tmp_path, raw_dir, param
     assert not (tmp_path / "a").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all"])
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"truncated"])
 def test_bad_checkpoints_are_refused(tmp_path, content):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
@@ -125,9 +155,9 @@ def test_a_diverging_run_stops_naming_run_epoch_step_and_lr(tmp_path, raw_dir, p
     with pytest.raises(LenetError) as info:
         run_training(params, raw_dir, stage_files, tmp_path / "a")
     message = str(info.value)
-    assert re.fullmatch(r"run tiny seed 0: the loss is not finite at epoch \d+, step \d+ of 2, with learning rate "
+    assert re.fullmatch(r"run tiny seed [01]: the loss is not finite at epoch \d+, step \d+ of 2, with learning rate "
                         r"100\.0: training diverged \(a smaller optimizers\.sgd\.lr may help\)", message), message
-    assert not (tmp_path / "a" / "model.pt").exists() and not (tmp_path / "a" / "history.csv").exists()
+    assert not (tmp_path / "a/models").exists() and not (tmp_path / "a/history").exists()
 
 
 def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir, params, stage_files):
@@ -135,34 +165,35 @@ def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir
     epoch, then run again: it resumes there and ends with the files of an uninterrupted run."""
     params["runs"]["tiny"].update(epochs=60, batch_size=8)  # many short epochs: the kill lands inside the run
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    uninterrupted = run_training(params, raw_dir, stage_files, tmp_path / "a")
+    run_training(params, raw_dir, stage_files, tmp_path / "a")
     out = tmp_path / "b"
     prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], out / "train.npz",
             out / "recipe.json", out / "preview.png")
-    command = [str(BIN / "lenet-mnist"), "train", "--params", str(tmp_path / "params.yaml"), "--seed", "0",
+    command = [str(BIN / "lenet-mnist"), "train", "--params", str(tmp_path / "params.yaml"),
                "--recipe", str(out / "recipe.json"), "--trainset", str(out / "train.npz"), "--raw", str(raw_dir),
-               "--val-split", str(stage_files["val_split"]), "--checkpoint", str(out / "model.pt"),
-               "--history", str(out / "history.csv"), "--threads", "1"]
-    resume = resume_path(out / "model.pt")
+               "--val-split", str(stage_files["val_split"]), "--checkpoints", str(out / "models"),
+               "--histories", str(out / "history"), "--threads", "1"]
+    resume = resume_path(out / "models")
     job = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     while not resume.exists() and job.poll() is None:
         time.sleep(0.005)
     job.send_signal(signal.SIGKILL)
     assert job.wait() == -signal.SIGKILL, "the job ended before it could be killed"
     saved = torch.load(resume, weights_only=True)["epoch"]
-    assert 1 <= saved < 60 and not (out / "model.pt").exists()
+    assert 1 <= saved < 60 and not (out / "models").exists()
 
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     assert f"resuming after epoch {saved}" in done.stderr
-    assert (out / "history.csv").read_bytes() == uninterrupted[1].read_bytes()
-    assert (out / "model.pt").read_bytes() == uninterrupted[0].read_bytes()
+    for seed in params["seeds"]:
+        assert (out / f"history/{seed}.csv").read_bytes() == (tmp_path / f"a/history/{seed}.csv").read_bytes()
+        assert (out / f"models/{seed}.pt").read_bytes() == (tmp_path / f"a/models/{seed}.pt").read_bytes()
     assert not resume.exists()
 
 
 def test_a_state_saved_by_another_configuration_is_not_resumed(tmp_path, raw_dir, params, stage_files):
     out = tmp_path / "a"
+    checkpoint, _ = run_training(params, raw_dir, stage_files, out)
+    expected = checkpoint.read_bytes()
+    torch.save({"identity": {"seeds": [99]}, "epoch": 1}, resume_path(out / "models"))
     run_training(params, raw_dir, stage_files, out)
-    expected = (out / "model.pt").read_bytes()
-    torch.save({"identity": {"seed": 99}, "epoch": 1}, resume_path(out / "model.pt"))
-    run_training(params, raw_dir, stage_files, out)
-    assert (out / "model.pt").read_bytes() == expected and not resume_path(out / "model.pt").exists()
+    assert checkpoint.read_bytes() == expected and not resume_path(out / "models").exists()

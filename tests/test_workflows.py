@@ -73,12 +73,12 @@ def dvc_stages(repo):
 
 
 def rerun_names(jobs):
-    """Snakemake's jobs named as DVC names their stages: rule@run-seed, rule@fraction or rule."""
+    """Snakemake's jobs named as DVC names their stages: rule@run, rule@fraction or rule (a rule
+    has one wildcard at most)."""
     names = set()
     for job in jobs:
-        values = dict(pair.split("=") for pair in job["wildcards"].split(", ")) if job["wildcards"] else {}
-        suffix = "-".join(values[k] for k in ("fraction", "run", "seed") if k in values)
-        names.add(f"{job['rule']}@{suffix}" if suffix else job["rule"])
+        [value] = [pair.split("=")[1] for pair in job["wildcards"].split(", ")] if job["wildcards"] else [None]
+        names.add(f"{job['rule']}@{value}" if value else job["rule"])
     return names
 
 
@@ -88,7 +88,8 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
     jobs = snakemake_jobs(repo_copy, "--forceall")
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
     expected = yaml.safe_load(params.read_text())
-    assert sum(j["rule"] == "train" for j in jobs) == len(expected["runs"]) * len(expected["seeds"])
+    # One job per run trains its seeds side by side, one evaluates them.
+    assert sum(j["rule"] == "train" for j in jobs) == sum(j["rule"] == "evaluate" for j in jobs) == len(expected["runs"])
 
 
 @pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
@@ -126,7 +127,7 @@ def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
     params["runs"]["extra"] = {"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
     write_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
-    assert {"prepare@extra", "train@extra-0", "train@extra-1", "evaluate@extra-1", "plot@extra"} <= rerun_names(jobs)
+    assert {"prepare@extra", "train@extra", "evaluate@extra", "plot@extra"} <= rerun_names(jobs)
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
 
 
@@ -150,8 +151,8 @@ def check_outputs(repo, params):
             metrics = json.loads((repo / f"results/metrics/{run}/{seed}.json").read_text())
             assert summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] == metrics["test_accuracy"]
             assert metrics["n_test"] == 10_000 and sum(map(sum, metrics["confusion_matrix"])) == 10_000
-            assert (repo / f"logs/train/{run}/{seed}.log").exists()
         assert summary["runs"][run]["test_accuracy"]["n"] == len(params["seeds"])
+        assert (repo / f"logs/train/{run}.log").exists()
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
     assert summary["derivations"]["passed"] and all(summary["derivations"]["passed"].values())
@@ -245,9 +246,8 @@ def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
         assert [f for f in files if (repo / f).read_bytes() != (built / f).read_bytes()] == []
 
 
-def run_and_descendants(run, seeds):
-    return ({f"prepare@{run}", f"plot@{run}", "summarize", "figures"}
-            | {f"{stage}@{run}-{seed}" for stage in ("train", "evaluate") for seed in seeds})
+def run_and_descendants(run):
+    return {f"{stage}@{run}" for stage in ("prepare", "train", "evaluate", "plot")} | {"summarize", "figures"}
 
 
 # An edit to params.yaml; the stages that read the edited key (dvc status: summarize reads the
@@ -256,16 +256,16 @@ def run_and_descendants(run, seeds):
 # new data source reruns only download.
 EDITS = [
     ("a training hyperparameter", lambda p: p["runs"]["small"].update(epochs=2),
-     {"prepare@small", "summarize"}, run_and_descendants("small", [0, 1])),
+     {"prepare@small", "summarize"}, run_and_descendants("small")),
     ("an augmentation setting", lambda p: p["policies"]["shifted"].update(translate=0.15),
-     {"prepare@larger"}, run_and_descendants("larger", [0, 1])),
+     {"prepare@larger"}, run_and_descendants("larger")),
     ("an optimizer entry", lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
-     {"prepare@larger"}, run_and_descendants("larger", [0, 1])),
+     {"prepare@larger"}, run_and_descendants("larger")),
     ("the list of fractions", lambda p: p["subsample"]["fractions"].append(0.02),
      {"subsample@0.02"}, {"subsample@0.02"}),
+    # A run's seeds train together: a new seed retrains the others beside it.
     ("the list of seeds", lambda p: p["seeds"].append(2),
-     *[{"train@small-2", "train@larger-2", "evaluate@small-2", "evaluate@larger-2", "plot@small", "plot@larger",
-        "summarize", "figures"}] * 2),
+     *[(run_and_descendants("small") | run_and_descendants("larger")) - {"prepare@small", "prepare@larger"}] * 2),
     ("a data source", lambda p: p["data"].update(timeout_s=11), {"download"}, {"download"}),
 ]
 
@@ -345,6 +345,6 @@ def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache
     done = run(["lenet-mnist", "touch"], built_copy, {"LENET_MNIST_CACHE": str(wheel_cache)}, check=False)
     assert done.returncode == 1
     assert done.stderr.strip().endswith(
-        "touch: error: dvc status: split, train@larger-0, train@larger-1, train@small-0, train@small-1 differ "
+        "touch: error: dvc status: split, train@larger, train@small differ "
         "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
     assert "\n" not in done.stderr.strip()

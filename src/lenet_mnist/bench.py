@@ -3,13 +3,15 @@
 
 The seed trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
 (ToTensor, and for Q4 PIL transforms first); our train stage gathers batches from tensors held in
-memory, its augmented views drawn beforehand by one grid_sample over many images (prepare), its
-model as build_model() runs it, in a process that keeps freed memory for reuse (allocator.py). The
-seed's loop is measured as the seed ran it, and again with that allocator setting. Both sides
-train the seed's LeNet with SGD (lr 0.01) in batches of 128, on the same images, with the same
-thread count and device; our augmented rate includes drawing the views. Each model of params.yaml
-is also timed in our loop as lenet() writes it and as build_model() runs it. Rates are medians
-over repeats, each after a warm-up pass, and our FLOP/s is set against the float32
+memory, its augmented views drawn beforehand by one grid_sample over many images (prepare), and
+trains a run's seeds side by side as one stacked model (stacked.py), each as build_model() runs
+it, in a process that keeps freed memory for reuse (allocator.py). The seed's loop is measured as
+the seed ran it, and again with that allocator setting. Both sides train the seed's LeNet with SGD
+(lr 0.01) in batches of 128, on the same images, with the same thread count and device; our
+augmented rate includes drawing the views. A training sample is one image through one model's
+step: a stack of 3 seeds processes 3 per image. Our loop is also timed with one seed alone, and
+each model of params.yaml as lenet() writes it (one seed) and as the train stage runs it. Rates
+are medians over repeats, each after a warm-up pass, and our FLOP/s is set against the float32
 matrix-multiply rate measured in the same run.
 """
 
@@ -42,7 +44,8 @@ from lenet_mnist.data import pixels, read_part
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
 from lenet_mnist.model import build_model, lenet
-from lenet_mnist.params import jobs, load_params
+from lenet_mnist.params import load_params, trained_models
+from lenet_mnist.stacked import stack
 from lenet_mnist.subsample import subset_size
 from lenet_mnist.sync import tool
 from lenet_mnist.train import resolve_device, train_epoch
@@ -66,11 +69,20 @@ def median_seconds(step, repeats):
     return statistics.median(times)
 
 
-def fresh_model(device, ours, architecture=None):
-    """A LeNet (the seed's unless told) with SGD: as our train stage builds it, or as written."""
-    torch.manual_seed(0)
+def fresh_model(device, ours, architecture=None, seeds=1):
+    """A LeNet (the seed's unless told) with SGD: one as written, or `seeds` of them stacked as our
+    train stage builds them."""
     architecture = architecture or {}
-    model = (build_model(architecture) if ours else lenet(**architecture)).to(device)
+    if ours:
+        singles = []
+        for seed in range(seeds):
+            torch.manual_seed(seed)
+            singles.append(build_model(architecture))
+        model = stack(singles)
+    else:
+        torch.manual_seed(0)
+        model = lenet(**architecture)
+    model = model.to(device)
     return model, torch.optim.SGD(model.parameters(), lr=LR)
 
 
@@ -94,18 +106,19 @@ def seed_loop(raw_dir, n, augmented, device):
     return epoch
 
 
-def our_loop(images, labels, augmented, device, ours=True, architecture=None):
-    """An epoch of our train stage (train.train_epoch) over the same images; augmented, it first
-    draws one view of every image, as prepare does."""
-    model, optimizer = fresh_model(device, ours, architecture)
+def our_loop(images, labels, augmented, device, seeds, ours=True, architecture=None):
+    """An epoch of our train stage (train.train_epoch) over the same images, for `seeds` models
+    (stacked, or one as written); augmented, it first draws one view of every image, as prepare
+    does. Its training samples: seeds x images."""
+    model, optimizer = fresh_model(device, ours, architecture, seeds)
     originals = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
     y = torch.from_numpy(labels.astype("int64")).to(device)
-    generator = torch.Generator().manual_seed(0)
+    generators = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
     quiet = tqdm(disable=True)
 
     def epoch():
         views = torch.from_numpy(materialise(images, SEED_POLICY)[0]).to(device) if augmented else originals
-        train_epoch(model, optimizer, pixels(views), y, BATCH, generator, quiet)
+        train_epoch(model, optimizer, pixels(views).squeeze(1), y, BATCH, generators, quiet)
 
     return epoch
 
@@ -144,7 +157,8 @@ def machine(device, threads):
             "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
 
 
-def bench(models, raw_dir, out_path, threads, samples, repeats, device_name):
+def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_name):
+    """`seeds`: how many seeds our train stage stacks (params.yaml's)."""
     torch.set_num_threads(threads)
     device = resolve_device(device_name)
     images, labels = read_part(raw_dir, "train")
@@ -160,22 +174,25 @@ def bench(models, raw_dir, out_path, threads, samples, repeats, device_name):
     seed = seed_rates()
     tuned = reuse_freed_memory()
     seed_tuned = seed_rates()
-    results = {"allocator_tuned": tuned}
+    def our_rate(augmented, n, ours=True, architecture=None):
+        return n * samples / median_seconds(our_loop(images, labels, augmented, device, n, ours, architecture), repeats)
+
+    results = {"allocator_tuned": tuned, "seeds": seeds}
     for kind, augmented in kinds.items():
-        ours = samples / median_seconds(our_loop(images, labels, augmented, device), repeats)
+        ours, alone = our_rate(augmented, seeds), our_rate(augmented, 1)
         results[kind] = {"seed_samples_per_s": seed[kind], "seed_with_our_allocator_samples_per_s": seed_tuned[kind],
-                         "our_samples_per_s": ours, "speedup": ours / seed[kind],
+                         "our_samples_per_s": ours, "our_one_seed_samples_per_s": alone, "speedup": ours / seed[kind],
                          "speedup_over_seed_with_our_allocator": ours / seed_tuned[kind]}
-        log.info("%-9s seed's loop %8.0f samples/s (%8.0f with our allocator setting) | ours %8.0f samples/s | "
-                 "%.2fx (%.2fx)", kind, seed[kind], seed_tuned[kind], ours, ours / seed[kind], ours / seed_tuned[kind])
+        log.info("%-9s seed's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
+                 "samples/s (one seed %8.0f) | %.2fx (%.2fx)", kind, seed[kind], seed_tuned[kind], seeds, ours, alone,
+                 ours / seed[kind], ours / seed_tuned[kind])
     results["models"] = {}
     for name, architecture in models.items():
-        written, built = (samples / median_seconds(our_loop(images, labels, False, device, ours, architecture), repeats)
-                          for ours in (False, True))
+        written, built = our_rate(False, 1, False, architecture), our_rate(False, seeds, True, architecture)
         results["models"][name] = {"as_written_samples_per_s": written, "our_samples_per_s": built,
                                    "speedup": built / written}
-        log.info("model %-20s as lenet() writes it %8.0f samples/s | as build_model() runs it %8.0f | %.2fx",
-                 name, written, built, built / written)
+        log.info("model %-20s as lenet() writes it %8.0f samples/s | %d seeds as train runs them %8.0f | %.2fx",
+                 name, written, seeds, built, built / written)
     per_sample = training_flops_per_sample(device)
     peak = matmul_flops(device, repeats)
     achieved = per_sample * results["plain"]["our_samples_per_s"]
@@ -201,7 +218,7 @@ def bench_study(params, benchmark_dir, wall_s, out_path):
         cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
     n_train = 60_000 - params["split"]["val_size"]
     samples = sum(params["runs"][run]["epochs"] * subset_size(params["runs"][run]["fraction"], n_train)
-                  for run, _ in jobs(params))
+                  for run, _ in trained_models(params))
     study = {"machine": machine(torch.device("cpu"), params["compute"]["threads"]),
              "when": datetime.now(timezone.utc).isoformat(), "wall_s": wall_s, "training_samples": samples,
              "training_samples_per_s": samples / wall_s, "rules": table.round(2).to_dict(orient="index")}
@@ -242,11 +259,11 @@ def bench_scale(params_path, n_runs, out_path, repeats):
             (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
             (Path(tmp) / "dvc.lock").unlink(missing_ok=True)
             subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-            n_jobs = len(jobs(load_params(Path(tmp) / "params.yaml")))
-            results[label] = {"runs": len(study["runs"]), "training_jobs": n_jobs,
+            n_models = len(trained_models(load_params(Path(tmp) / "params.yaml")))
+            results[label] = {"runs": len(study["runs"]), "trained_models": n_models,
                               "snakemake_dry_run_s": timed(["snakemake", "-n", "--quiet"], tmp, repeats),
                               "dvc_status_s": timed(["dvc", "status", "--json"], tmp, repeats)}
-        log.info("%-12s %4d runs, %5d training jobs: snakemake -n %.1f s, dvc status %.1f s", label,
-                 results[label]["runs"], n_jobs, results[label]["snakemake_dry_run_s"], results[label]["dvc_status_s"])
+        log.info("%-12s %4d runs (%5d models): snakemake -n %.1f s, dvc status %.1f s", label,
+                 results[label]["runs"], n_models, results[label]["snakemake_dry_run_s"], results[label]["dvc_status_s"])
     write_json(out_path, {"machine": machine(torch.device("cpu"), 1), "when": datetime.now(timezone.utc).isoformat(),
                           "statistic": f"median of {repeats} after a warm-up", **results})

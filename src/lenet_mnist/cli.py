@@ -44,16 +44,13 @@ def run_prepare(params, args):
 def run_train(params, args):
     from lenet_mnist.train import train
 
-    if args.seed not in params["seeds"]:
-        raise LenetError(f"--seed {args.seed}: not in seeds (allowed: {', '.join(map(str, params['seeds']))})")
-    train(params, args.seed, args.recipe, args.trainset, args.raw, args.val_split, args.checkpoint, args.history,
-          args.threads)
+    train(params, args.recipe, args.trainset, args.raw, args.val_split, args.checkpoints, args.histories, args.threads)
 
 
 def run_evaluate(params, args):
     from lenet_mnist.evaluate import evaluate
 
-    evaluate(params, args.checkpoint, args.raw, args.out)
+    evaluate(params, args.checkpoints, args.raw, args.out)
 
 
 def run_summarize(params, args):
@@ -84,7 +81,7 @@ def run_derivations(params, args):
 def run_bench(params, args):
     from lenet_mnist.bench import bench
 
-    bench(params["models"], args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
+    bench(params["models"], len(params["seeds"]), args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
 
 
 def run_bench_study(params, args):
@@ -150,20 +147,19 @@ def build_parser():
     path(sub, "--recipe", "output: the run with its model and optimizer resolved (.json)")
     path(sub, "--preview", "output: the first images beside their views (.png)")
 
-    sub = stage("train", run_train, "train one prepared run with one seed")
-    sub.add_argument("--seed", type=int, required=True, help="one of seeds in params.yaml")
+    sub = stage("train", run_train, "train one prepared run with each of its seeds, side by side")
     path(sub, "--recipe", "the run's recipe (.json, from prepare)")
     path(sub, "--trainset", "the run's training set (.npz, from prepare)")
     path(sub, "--raw", "raw directory")
     path(sub, "--val-split", "validation indices (.npy)")
-    path(sub, "--checkpoint", "output: final checkpoint (.pt)")
-    path(sub, "--history", "output: per-epoch losses and accuracies (.csv)")
+    path(sub, "--checkpoints", "output: a directory of final checkpoints, <seed>.pt for each of seeds")
+    path(sub, "--histories", "output: a directory of per-epoch losses and accuracies, <seed>.csv")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
 
-    sub = stage("evaluate", run_evaluate, "test metrics of a checkpoint on the official 10k test set")
-    path(sub, "--checkpoint", "checkpoint (.pt)")
+    sub = stage("evaluate", run_evaluate, "test metrics of a run's checkpoints on the official 10k test set")
+    path(sub, "--checkpoints", "the run's checkpoints (<seed>.pt for each of seeds)")
     path(sub, "--raw", "raw directory")
-    path(sub, "--out", "output: metrics (.json)")
+    path(sub, "--out", "output: a directory of metrics, <seed>.json")
 
     sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: test loss and accuracy, per-class accuracy and the confusion matrix of a run."""
+"""Stage `evaluate`: test loss and accuracy, per-class accuracy and the confusion matrix of each seed
+of a run."""
 
 import logging
 
@@ -16,9 +17,10 @@ N_CLASSES = 10
 
 @torch.no_grad()
 def predict(model, images, batch_size):
-    """Summed cross-entropy needs labels, so this returns logits; batches only bound the memory."""
+    """Summed cross-entropy needs labels, so this returns logits (images x classes, or n x images x
+    classes from n stacked models); batches only bound the memory."""
     model.eval()
-    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)], dim=-2)
 
 
 def score(logits, labels):
@@ -47,11 +49,14 @@ def metrics_of(logits, labels):
     }
 
 
-def evaluate(params, checkpoint_path, raw_dir, metrics_path):
-    model, ckpt = load_checkpoint(checkpoint_path)
+def evaluate(params, checkpoint_dir, raw_dir, metrics_dir):
+    """The metrics of each seed's checkpoint of a run; every checkpoint is read before any file is
+    written, so that a bad one leaves no partial result."""
+    checkpoints = {seed: load_checkpoint(checkpoint_dir / f"{seed}.pt") for seed in params["seeds"]}
     images, labels = to_tensors(*read_part(raw_dir, "test"))
-    metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
-    metrics["epochs"] = ckpt["epoch"]
-    write_json(metrics_path, metrics)
-    log.info("%s: test accuracy %.4f, loss %.4f on %d images", checkpoint_path,
-             metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])
+    for seed, (model, ckpt) in checkpoints.items():
+        metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
+        metrics["epochs"] = ckpt["epoch"]
+        write_json(metrics_dir / f"{seed}.json", metrics)
+        log.info("%s/%s.pt: test accuracy %.4f, loss %.4f on %d images", checkpoint_dir, seed,
+                 metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])

@@ -7,9 +7,10 @@ from torch import nn
 
 class DepthwiseAvgPool(nn.Module):
     """2x2 average pooling with stride 2, computed as a depthwise convolution whose weights are
-    fixed at 1/4: nn.AvgPool2d's numbers (to rounding), but on this model's channels-last
-    activations, whose 6 and 16 channels leave ATen's pooling kernels mostly unvectorised, oneDNN
-    runs it forward and backward about 1.8x faster on a CPU, the whole training step ~1.1x."""
+    fixed at 1/4: nn.AvgPool2d's numbers (to rounding), but on channels-last activations of few
+    channels (6 and 16, or a few times that in a stack of seeds), which leave ATen's pooling
+    kernels mostly unvectorised, oneDNN runs it forward and backward about 1.8x faster on a CPU,
+    the whole training step ~1.1x."""
 
     def __init__(self, channels):
         super().__init__()
@@ -58,12 +59,13 @@ def lenet(activation="sigmoid", pool="avg", batchnorm="none", init="default"):
 
 
 def build_model(architecture):
-    """A model from a `models` entry of params.yaml (schema defaults filled in), as the train and
-    evaluate stages run it: lenet()'s function, computed faster on a CPU (`lenet-mnist bench`
-    times every model of params.yaml both ways). Its average pooling is a DepthwiseAvgPool. Without
-    BatchNorm its convolution weights are in channels-last layout, so that oneDNN's convolutions
-    and the pooling run without layout conversions (max pooling most of all); with BatchNorm they
-    are not, as ATen's BatchNorm of 6 channels is several times slower on channels-last tensors."""
+    """A model from a `models` entry of params.yaml (schema defaults filled in), as the evaluate
+    stage runs it and the train stage stacks it: lenet()'s function, computed faster on a CPU
+    (`lenet-mnist bench` times every model of params.yaml both ways). Its average pooling is a
+    DepthwiseAvgPool. Without BatchNorm its convolution weights are in channels-last layout, so
+    that oneDNN's convolutions and the pooling run without layout conversions (max pooling most of
+    all); with BatchNorm they are not, as ATen's BatchNorm of 6 channels is several times slower on
+    channels-last tensors (a stack's n x 6 channels are not: stacked.py)."""
     model = lenet(**architecture)
     for i, layer in enumerate(model):
         if isinstance(layer, nn.Conv2d):

@@ -103,8 +103,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def jobs(params):
-    """Every training job: each run once per seed, in params order."""
+def trained_models(params):
+    """Every model the study trains: each run once per seed, in params order."""
     return [(run, seed) for run in params["runs"] for seed in params["seeds"]]
 
 

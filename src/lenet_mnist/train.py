@@ -1,4 +1,5 @@
-"""Stage `train`: one run of params.yaml with one seed, a per-epoch history and a final checkpoint."""
+"""Stage `train`: one run of params.yaml with each of its seeds; per seed a per-epoch history and a
+final checkpoint."""
 
 import csv
 import logging
@@ -13,10 +14,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
 from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
-from lenet_mnist.evaluate import predict, score
+from lenet_mnist.evaluate import N_CLASSES, predict, score
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_path, digest_of
 from lenet_mnist.model import build_model
+from lenet_mnist.stacked import stack, unstack
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +37,50 @@ def make_optimizer(spec, parameters):
     return torch.optim.Adam(parameters, lr=spec["lr"])
 
 
-def train_epoch(model, optimizer, images, labels, batch_size, generator, progress):
-    """One pass over a fresh shuffle; returns the sample-weighted mean loss and accuracy, and the
+def train_epoch(model, optimizer, images, labels, batch_size, generators, progress):
+    """One pass of each of n models over its own fresh shuffle (generator m draws model m's order).
+    `model` maps (batch, n, 28, 28) to n x batch logits: n models stacked as one (stacked.py), or
+    one model when n is 1. Returns per model the sample-weighted mean loss and accuracy, and the
     first step (from 1) whose loss was not finite, or 0."""
     model.train()
-    order = torch.randperm(len(labels), generator=generator).to(images.device)
-    loss_sum = torch.zeros((), device=images.device)
-    correct = torch.zeros((), dtype=torch.long, device=images.device)
+    n, device = len(generators), images.device
+    orders = torch.stack([torch.randperm(len(labels), generator=g) for g in generators]).to(device)
+    loss_sum = torch.zeros(n, device=device)
+    correct = torch.zeros(n, dtype=torch.long, device=device)
     # Kept on the device, like the sums: a .item() per batch would synchronise with a GPU.
-    first_bad = torch.zeros((), dtype=torch.long, device=images.device)
-    for step, start in enumerate(range(0, len(order), batch_size), start=1):
-        batch = order[start : start + batch_size]
-        x, y = images[batch], labels[batch]
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
+    first_bad = torch.zeros(n, dtype=torch.long, device=device)
+    for step, start in enumerate(range(0, len(labels), batch_size), start=1):
+        batch = orders[:, start : start + batch_size]  # n x b
+        x, y = images[batch.t()], labels[batch]  # b x n x 28 x 28: model m's images in channel m
+        logits = model(x).view(n, -1, N_CLASSES)
+        losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).mean(dim=1)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # Model m's parameters reach only its own loss: the sum's gradient is each one's own.
+        losses.sum().backward()
         optimizer.step()
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.argmax(dim=1) == y).sum()
-        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), step, first_bad)
+        loss_sum += losses.detach() * y.shape[1]
+        correct += (logits.argmax(dim=2) == y).sum(dim=1)
+        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(losses.detach()), step, first_bad)
         progress.update(1)
-    return loss_sum.item() / len(labels), correct.item() / len(labels), int(first_bad.item())
+    return (loss_sum / len(labels)).tolist(), (correct / len(labels)).tolist(), first_bad.tolist()
 
 
-def resume_path(checkpoint_path):
-    """Where a training job keeps its state after each epoch: beside its checkpoint."""
-    return checkpoint_path.with_name(checkpoint_path.name + ".resume")
+def validate(model, images, labels, n, batch_size):
+    """(loss, accuracy) of each of the n stacked models on the same images."""
+    logits = predict(model, images.expand(-1, n, -1, -1), batch_size)  # n x images x classes
+    return [score(logits[m], labels)[:2] for m in range(n)]
 
 
-def save_state(path, identity, epoch, model, optimizer, generator, history):
+def resume_path(checkpoint_dir):
+    """Where a training job keeps its state after each epoch: beside its checkpoints' directory,
+    which Snakemake and DVC clear before they run the job."""
+    return checkpoint_dir.with_name(checkpoint_dir.name + ".resume")
+
+
+def save_state(path, identity, epoch, model, optimizer, generators, histories):
     save_tensors(path, {"identity": identity, "epoch": epoch, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "history": history})
+                        "optimizer": optimizer.state_dict(), "generators": [g.get_state() for g in generators],
+                        "histories": histories})
 
 
 def load_state(path, identity):
@@ -91,12 +105,11 @@ def write_history(path, rows):
         writer.writerows(rows)
 
 
-def train(params, seed, recipe_path, trainset_path, raw_dir, val_split_path, checkpoint_path, history_path, threads):
-    run = load_recipe(recipe_path)
+def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoint_dir, history_dir, threads):
+    run, seeds = load_recipe(recipe_path), params["seeds"]
     run_name, architecture = run["name"], run["architecture"]
     torch.set_num_threads(threads)
     reuse_freed_memory()
-    torch.manual_seed(seed)  # the initial weights
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, when on a GPU
     torch.use_deterministic_algorithms(True)
     device = resolve_device(params["compute"]["device"])
@@ -108,47 +121,61 @@ def train(params, seed, recipe_path, trainset_path, raw_dir, val_split_path, che
     val = load_indices(val_split_path)
     val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
-    model = build_model(architecture).to(device)
+    # Every seed of the run trains at once, as one stacked model: each seed starts from its own
+    # initial weights and draws its own data order, as if trained alone, and each step of the
+    # stack is a step of each model on its own loss (stacked.py; on a CPU, one step of 3 stacked
+    # models costs about as much as two steps of one).
+    singles = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # the initial weights
+        singles.append(build_model(architecture))
+    model = stack(singles).to(device)
     optimizer = make_optimizer(run["optimizer_spec"], model.parameters())
-    generator = torch.Generator().manual_seed(seed)  # the data order, apart from the weights
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]  # the data orders
     eval_batch = params["evaluate"]["batch_size"]
     batches = -(-len(train_y) // run["batch_size"])
 
     # A job killed mid-epoch resumes after its last completed epoch, with the same weights,
-    # optimizer state and data order, so that it ends as an uninterrupted run would.
-    resume = resume_path(checkpoint_path)
-    identity = {"recipe": run, "seed": seed, "threads": threads, "device": device.type, "evaluate": params["evaluate"],
-                "trainset": digest_of(trainset_path), "val_split": digest_of(val_split_path)}
+    # optimizer state and data orders, so that it ends as an uninterrupted run would.
+    resume = resume_path(checkpoint_dir)
+    identity = {"recipe": run, "seeds": seeds, "threads": threads, "device": device.type,
+                "evaluate": params["evaluate"], "trainset": digest_of(trainset_path),
+                "val_split": digest_of(val_split_path)}
     state = load_state(resume, identity)
-    history, first = [], 1
+    histories, first = [[] for _ in seeds], 1
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        history, first = state["history"], state["epoch"] + 1
-        log.info("run %s seed %d: resuming after epoch %d (%s)", run_name, seed, state["epoch"], resume)
-    log.info("run %s seed %d: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
-             run_name, seed, run["model"], run["optimizer"], len(train_y), len(views), run["epochs"], batches,
-             device, threads)
+        for generator, saved in zip(generators, state["generators"]):
+            generator.set_state(saved)
+        histories, first = state["histories"], state["epoch"] + 1
+        log.info("run %s: resuming after epoch %d (%s)", run_name, state["epoch"], resume)
+    log.info("run %s, seeds %s: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
+             run_name, ", ".join(map(str, seeds)), run["model"], run["optimizer"], len(train_y), len(views),
+             run["epochs"], batches, device, threads)
 
     bar = tqdm(total=run["epochs"] * batches, initial=(first - 1) * batches, unit="batch",
                disable=not sys.stderr.isatty(), leave=False)
-    with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch
+    with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch and seed
         for epoch in range(first, run["epochs"] + 1):
-            train_x = pixels(views[(epoch - 1) % len(views)])
-            train_loss, train_acc, bad_step = train_epoch(model, optimizer, train_x, train_y, run["batch_size"],
-                                                          generator, bar)
-            if bad_step:
-                raise LenetError(f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
-                                 f"{bad_step} of {batches}, with learning rate {run['optimizer_spec']['lr']}: "
-                                 f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)")
-            val_loss, val_acc, _ = score(predict(model, val_x, eval_batch), val_y)
-            history.append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss, train_acc, val_loss, val_acc])))
-            log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
-                     run_name, seed, epoch, run["epochs"], train_loss, train_acc, val_loss, val_acc)
+            train_x = pixels(views[(epoch - 1) % len(views)]).squeeze(1)
+            train_loss, train_acc, bad_steps = train_epoch(model, optimizer, train_x, train_y, run["batch_size"],
+                                                           generators, bar)
+            for seed, bad_step in zip(seeds, bad_steps):
+                if bad_step:
+                    raise LenetError(f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
+                                     f"{bad_step} of {batches}, with learning rate {run['optimizer_spec']['lr']}: "
+                                     f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)")
+            scores = validate(model, val_x, val_y, len(seeds), eval_batch)
+            for m, (seed, (val_loss, val_acc)) in enumerate(zip(seeds, scores)):
+                histories[m].append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss[m], train_acc[m], val_loss, val_acc])))
+                log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                         run_name, seed, epoch, run["epochs"], train_loss[m], train_acc[m], val_loss, val_acc)
             if epoch < run["epochs"]:
-                save_state(resume, identity, epoch, model, optimizer, generator, history)
+                save_state(resume, identity, epoch, model, optimizer, generators, histories)
 
-    write_history(history_path, history)
-    save_checkpoint(checkpoint_path, model.cpu(), architecture, {**run, "seed": seed}, run["epochs"])
+    unstack(model, singles)
+    for seed, single, history in zip(seeds, singles, histories):
+        write_history(history_dir / f"{seed}.csv", history)
+        save_checkpoint(checkpoint_dir / f"{seed}.pt", single, architecture, {**run, "seed": seed}, run["epochs"])
     resume.unlink(missing_ok=True)

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from lenet_mnist.params import ParamsError, jobs, load_params
+from lenet_mnist.params import ParamsError, load_params
 
 try:
     PARAMS = load_params("params.yaml")
@@ -22,7 +22,6 @@ if os.path.exists("results/derivations/checks.json"):
 
 RUNS = list(PARAMS["runs"])
 SEEDS = PARAMS["seeds"]
-JOBS = jobs(PARAMS)  # (run, seed) pairs: one training job each
 # Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.
 FRACTIONS = [str(f) for f in PARAMS["subsample"]["fractions"]]
 
@@ -43,10 +42,17 @@ def train_job_cores():
     return threads * max(1, cores // len(os.sched_getaffinity(0)))
 
 
+def train_priority(wildcards):
+    """Longest training jobs first (their images times epochs), so that the run ends on short jobs
+    side by side rather than one long job alone: the last full-size job, started last, left one
+    of two CPUs idle for 2 of the study's 30 minutes."""
+    run = PARAMS["runs"][wildcards.run]
+    return round(100 * run["fraction"] * run["epochs"])
+
+
 wildcard_constraints:
     run="|".join(map(re.escape, RUNS)),
     fraction="|".join(map(re.escape, FRACTIONS)),
-    seed=r"\d+",
 
 
 def canonical(section):

@@ -5,8 +5,8 @@ rule summarize:
     input:
         module("summarize"),
         derivations="results/derivations",
-        metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
-        histories=[f"results/history/{run}/{seed}.csv" for run, seed in JOBS],
+        metrics=expand("results/metrics/{run}", run=RUNS),
+        histories=expand("results/history/{run}", run=RUNS),
     output:
         "results/metrics.json",
     params:
@@ -25,7 +25,7 @@ rule summarize:
 rule plot:
     input:
         module("plot"),
-        histories=expand("results/history/{{run}}/{seed}.csv", seed=SEEDS),
+        histories="results/history/{run}",
     output:
         report(
             "results/plots/{run}.png",
@@ -40,15 +40,15 @@ rule plot:
     benchmark:
         "benchmarks/snakemake/plot/{run}.tsv",
     shell:
-        "lenet-mnist plot --log {log} --history-dir results/history/{wildcards.run} --out {output}"
+        "lenet-mnist plot --log {log} --history-dir {input.histories} --out {output}"
 
 
 rule figures:
     input:
         module("figures"),
         summary="results/metrics.json",
-        metrics=[f"results/metrics/{run}/{seed}.json" for run, seed in JOBS],
-        histories=[f"results/history/{run}/{seed}.csv" for run, seed in JOBS],
+        metrics=expand("results/metrics/{run}", run=RUNS),
+        histories=expand("results/history/{run}", run=RUNS),
     output:
         report(
             directory("results/figures"),

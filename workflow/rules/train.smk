@@ -1,4 +1,5 @@
-# Training and evaluation: a run's prepared inputs, then one job per run and seed.
+# Training and evaluation: a run's prepared inputs, then a training job per run (its seeds side by
+# side, as one stacked model) and an evaluation job per run (each seed's checkpoint).
 
 
 rule prepare:
@@ -32,6 +33,7 @@ rule prepare:
 rule train:
     input:
         module("train"),
+        module("stacked"),
         module("model"),
         module("checkpoint"),
         recipe="data/runs/{run}/recipe.json",
@@ -39,21 +41,25 @@ rule train:
         raw=ancient(RAW),
         val=SPLIT["val"],
     output:
-        checkpoint="models/{run}/{seed}.pt",
-        history="results/history/{run}/{seed}.csv",
+        # Directories, as dvc.yaml's outs (which cannot list the seeds): both tools clear them
+        # before the job, so that a seed no longer in params.yaml leaves no checkpoint behind.
+        checkpoints=directory("models/{run}"),
+        histories=directory("results/history/{run}"),
     params:
         compute=canonical(PARAMS["compute"]),
         evaluate=canonical(PARAMS["evaluate"]),
+        seeds=SEEDS,
         threads=PARAMS["compute"]["threads"],
     threads: train_job_cores()
+    priority: train_priority
     log:
-        "logs/train/{run}/{seed}.log",
+        "logs/train/{run}.log",
     benchmark:
-        "benchmarks/snakemake/train/{run}/{seed}.tsv",
+        "benchmarks/snakemake/train/{run}.tsv",
     shell:
-        "lenet-mnist train --log {log} --seed {wildcards.seed} --recipe {input.recipe} --trainset {input.trainset}"
+        "lenet-mnist train --log {log} --recipe {input.recipe} --trainset {input.trainset}"
         " --raw {input.raw} --val-split {input.val}"
-        " --checkpoint {output.checkpoint} --history {output.history} --threads {params.threads}"
+        " --checkpoints {output.checkpoints} --histories {output.histories} --threads {params.threads}"
 
 
 rule evaluate:
@@ -61,15 +67,16 @@ rule evaluate:
         module("evaluate"),
         module("model"),
         module("checkpoint"),
-        checkpoint="models/{run}/{seed}.pt",
+        checkpoints="models/{run}",
         raw=ancient(RAW),
     output:
-        "results/metrics/{run}/{seed}.json",
+        directory("results/metrics/{run}"),
     params:
         evaluate=canonical(PARAMS["evaluate"]),
+        seeds=SEEDS,
     log:
-        "logs/evaluate/{run}/{seed}.log",
+        "logs/evaluate/{run}.log",
     benchmark:
-        "benchmarks/snakemake/evaluate/{run}/{seed}.tsv",
+        "benchmarks/snakemake/evaluate/{run}.tsv",
     shell:
-        "lenet-mnist evaluate --log {log} --checkpoint {input.checkpoint} --raw {input.raw} --out {output}"
+        "lenet-mnist evaluate --log {log} --checkpoints {input.checkpoints} --raw {input.raw} --out {output}"
