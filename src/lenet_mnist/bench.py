@@ -174,6 +174,7 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
     seed = seed_rates()
     tuned = reuse_freed_memory()
     seed_tuned = seed_rates()
+
     def our_rate(augmented, n, ours=True, architecture=None):
         return n * samples / median_seconds(our_loop(images, labels, augmented, device, n, ours, architecture), repeats)
 
