@@ -81,7 +81,8 @@ def run_derivations(params, args):
 def run_bench(params, args):
     from lenet_mnist.bench import bench
 
-    bench(params["models"], len(params["seeds"]), args.raw, args.out, args.threads, args.samples, args.repeats, args.device)
+    bench(params["models"], len(params["seeds"]), args.raw, args.out, args.threads, args.samples, args.repeats,
+          args.device)
 
 
 def run_bench_study(params, args):
