@@ -297,9 +297,9 @@ def multiply_add_bound(device, seeds, repeats, per_sample, peak, results):
         allowed = seeds * BATCH / samples_per_s - seconds
         targets[target] = {"target": TARGETS[target], "samples_per_s": samples_per_s,
                            "rest_seconds_allowed": allowed, "rest_seconds_now": step[kind] - seconds}
-        log.info("target %s %g: %.0f samples/s, which leaves %.1f ms of a step for all but the multiply-adds; "
-                 "they take %.1f ms now", target, TARGETS[target], samples_per_s, allowed * 1e3,
-                 (step[kind] - seconds) * 1e3)
+        label = f"{TARGETS[target]:g}x {target}" if target in step else f"{TARGETS[target]:.0%} of matmul"
+        log.info("target %s: %.0f samples/s, which leaves %.1f ms of a step for all but the multiply-adds; they "
+                 "take %.1f ms now", label, samples_per_s, allowed * 1e3, (step[kind] - seconds) * 1e3)
     return {"passes": passes, "seconds_per_step": seconds, "our_step_seconds": step["plain"],
             "share_of_step": seconds / step["plain"], "if_only_multiply_adds": bound, "targets": targets}
 
