@@ -22,7 +22,7 @@ run: setup
 test: setup
 	python -m pytest
 
-# Our training loop against the seed's, on this machine; the raw data first, if missing.
+# Our training loop against the notebook's, on this machine; the raw data first, if missing.
 bench: setup
 	snakemake --cores 1 data/MNIST/raw
 	lenet-mnist bench --raw data/MNIST/raw --out benchmarks/results.json

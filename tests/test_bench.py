@@ -12,7 +12,7 @@ from lenet_mnist.bench import BATCH, bench, bench_study, generated_study, layer_
 from lenet_mnist.params import load_params, trained_models
 from lenet_mnist.stacked import StackedLinear
 
-CONV1, CONV2 = 6 * 28 * 28 * 1 * 25, 16 * 10 * 10 * 6 * 25  # the seed's LeNet's multiply-adds per image
+CONV1, CONV2 = 6 * 28 * 28 * 1 * 25, 16 * 10 * 10 * 6 * 25  # the notebook's LeNet's multiply-adds per image
 
 
 def test_the_training_step_flops_are_the_layers_multiply_adds():
@@ -65,7 +65,7 @@ def test_bench_writes_each_rate_and_the_multiply_add_bound(tmp_path, raw_dir):
     flops = results["flops"]
     assert bound["fraction_of_matmul"] == pytest.approx(
         flops["training_flops_per_sample"] * bound["samples_per_s"] / flops["matmul_flops_per_s"])
-    # 5x the seed's augmented rate leaves this much of a step for everything but the multiply-adds:
+    # 5x the notebook's augmented rate leaves this much of a step for everything but the multiply-adds:
     five_x = multiply_adds["targets"]["augmented"]
     assert five_x["samples_per_s"] == 5 * results["augmented"]["seed_samples_per_s"]
     assert five_x["rest_seconds_allowed"] == pytest.approx(2 * BATCH / five_x["samples_per_s"]

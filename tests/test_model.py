@@ -15,7 +15,7 @@ def test_lenet_maps_a_batch_of_digits_to_ten_logits():
     model = build_model(DEFAULT)
     out = model(torch.rand(5, 1, 28, 28))
     assert out.shape == (5, 10)
-    # Logits, not probabilities: the seed's final Softmax is gone.
+    # Logits, not probabilities: the notebook's final Softmax is gone.
     assert not any(isinstance(m, nn.Softmax) for m in model.modules())
     assert not torch.allclose(out.sum(dim=1), torch.ones(5))
 

@@ -21,7 +21,7 @@ def test_shipped_params_are_valid(path):
     assert load_params(path)["runs"]
 
 
-def test_defaults_are_the_seeds_settings(tmp_path, smoke):
+def test_defaults_are_the_notebooks_settings(tmp_path, smoke):
     smoke["runs"] = {"q1": {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01}}
     smoke["studies"] = {"q1": {"question": "Q1?", "figure": "learning_curves", "runs": ["q1"]}}
     del smoke["data"]["timeout_s"]
@@ -30,7 +30,7 @@ def test_defaults_are_the_seeds_settings(tmp_path, smoke):
                                     "batch_size": 128, "epochs": 15}
     assert params["models"]["lenet"] == {"activation": "sigmoid", "pool": "avg", "batchnorm": "none",
                                          "init": "default"}
-    assert params["optimizers"]["sgd"] == {"name": "sgd", "lr": 0.1, "momentum": 0}
+    assert params["optimizers"]["sgd"] == {"name": "sgd", "lr": 0.1, "momentum": 0, "schedule": "constant"}
     assert params["data"]["timeout_s"] == 30
 
 
@@ -67,8 +67,21 @@ def test_every_run_is_trained_once_per_seed(smoke, tmp_path):
         (lambda p: p["runs"]["small"].update(fraction=0.3), "runs.small.fraction: 0.3 is not one of subsample.fractions"),
         (lambda p: p["runs"].update(copy=dict(p["runs"]["small"])), "runs.copy: the same configuration as runs.small"),
         (lambda p: p["studies"]["smoke"].update(runs=["small", "nope"]), "studies.smoke.runs.1: 'nope' is not one of runs"),
-        (lambda p: p["studies"]["smoke"]["seed_reported"].update(nope={"test_accuracy": 0.5}),
-         "studies.smoke.seed_reported.nope: not one of the study's runs"),
+        (lambda p: p["studies"]["smoke"]["notebook_reported"].update(nope={"test_accuracy": 0.5}),
+         "studies.smoke.notebook_reported.nope: not one of the study's runs"),
+        (lambda p: p["studies"]["smoke"]["pairs"].append(["larger", "nope"]),
+         "studies.smoke.pairs.1.1: 'nope' is not one of the study's runs (allowed: small, larger)"),
+        (lambda p: p["studies"]["smoke_sizes"].update(runs=["small"], pairs=[["larger", "small"]]),
+         "studies.smoke_sizes.pairs.0.0: 'larger' is not one of the study's runs (allowed: small)"),
+        (lambda p: p["studies"]["smoke"]["pairs"].append(["small", "small"]),
+         "studies.smoke.pairs.1: 'small' compared with itself"),
+        (lambda p: p["studies"]["smoke"]["pairs"].append(["small"]), "studies.smoke.pairs.1: ['small'] is too short"),
+        (lambda p: p["studies"]["smoke_sizes"].update(curves={"one": ["small", "nope"]}),
+         "studies.smoke_sizes.curves.one.1: 'nope' is not one of the study's runs"),
+        (lambda p: p["studies"]["smoke"].update(curves={"one": ["small"]}),
+         "studies.smoke.curves: only a data_size figure draws curves"),
+        (lambda p: p["optimizers"]["sgd"].update(schedule="step"),
+         "optimizers.sgd.schedule: 'step' is not allowed (allowed: constant, cosine)"),
         (lambda p: p.pop("compute"), "top level: 'compute' is a required property"),
     ],
 )

@@ -12,7 +12,7 @@ def test_split_stage_gives_exactly_the_seeds_random_split(tmp_path, monkeypatch)
     (tmp_path / "params.yaml").write_text((__import__("conftest").ROOT / "params.yaml").read_text())
     assert main(["split", "--raw", str(raw), "--train", "split/train.npy", "--val", "split/val.npy"]) == 0
 
-    # The seed's own call, on a dataset of the same length.
+    # The notebook's own call, on a dataset of the same length.
     train_all = torch.utils.data.TensorDataset(torch.zeros(60_000))
     train_data, val_data = torch.utils.data.random_split(train_all, [50000, 10000], torch.Generator().manual_seed(0))
     np.testing.assert_array_equal(load_indices(tmp_path / "split/train.npy"), train_data.indices)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from lenet_mnist.summarize import epochs_to, mean_ci, speed
+from lenet_mnist.summarize import comparisons, epochs_to, mean_ci, paired_difference, speed
 
 
 def test_confidence_interval_uses_students_t():
@@ -37,3 +37,43 @@ def test_epochs_to_a_validation_accuracy(tmp_path):
 def test_speed_gives_a_median_only_when_every_seed_got_there():
     assert speed([3, 5, 4]) == {"reached": 3, "of": 3, "median": 4}
     assert speed([3, None, 4]) == {"reached": 2, "of": 3, "median": None}
+
+
+def test_paired_difference_of_hand_made_seeds():
+    # Differences 0.02, 0.01, 0.03: mean 0.02, sd 0.01, half-width t(0.975, 2) * 0.01 / sqrt(3).
+    stat = paired_difference([0.92, 0.91, 0.95], [0.90, 0.90, 0.92])
+    assert stat["mean"] == pytest.approx(0.02) and stat["n"] == 3
+    assert stat["ci95_low"] == pytest.approx(0.02 - 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
+    assert stat["ci95_high"] == pytest.approx(0.02 + 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
+    assert stat["excludes_zero"] is False
+
+
+def test_pairing_finds_a_difference_that_separate_intervals_hide():
+    # The seeds disagree by much more than the run differs from its reference, but every seed
+    # gains about 0.01: the runs' own intervals overlap, the paired one lies above zero.
+    run, reference = [0.91, 0.95, 0.99], [0.90, 0.94, 0.98]
+    assert mean_ci(run)["ci95_low"] < mean_ci(reference)["ci95_high"]
+    stat = paired_difference(run, reference)
+    assert stat["ci95_low"] > 0 and stat["excludes_zero"] is True
+    flipped = paired_difference(reference, run)
+    assert flipped["ci95_high"] < 0 and flipped["excludes_zero"] is True
+
+
+def test_one_seed_gives_a_difference_without_an_interval():
+    assert paired_difference([0.9], [0.8]) == {"mean": pytest.approx(0.1), "ci95_low": None, "ci95_high": None,
+                                               "n": 1, "excludes_zero": None}
+
+
+def test_seeds_are_paired_by_name_not_by_order():
+    with pytest.raises(ValueError):
+        paired_difference([0.9, 0.8], [0.9])
+
+
+def test_comparisons_are_keyed_by_run_and_reference_per_study():
+    params = {"seeds": [0, 1], "studies": {"q": {"pairs": [["b", "a"]]}, "none": {"runs": ["a"]}}}
+    runs = {run: {"seeds": {"0": {"test_accuracy": acc}, "1": {"test_accuracy": acc + 0.01}}}
+            for run, acc in (("a", 0.5), ("b", 0.75))}
+    found = comparisons(params, runs)
+    assert list(found) == ["q"] and list(found["q"]) == ["b_vs_a"]
+    assert found["q"]["b_vs_a"]["run"] == "b" and found["q"]["b_vs_a"]["reference"] == "a"
+    assert found["q"]["b_vs_a"]["mean"] == pytest.approx(0.25) and found["q"]["b_vs_a"]["n"] == 2

@@ -160,9 +160,22 @@ def test_a_diverging_run_stops_naming_run_epoch_step_and_lr(tmp_path, raw_dir, p
     assert not (tmp_path / "a/models").exists() and not (tmp_path / "a/history").exists()
 
 
-def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir, params, stage_files):
+def test_a_cosine_schedule_lowers_the_rate_after_each_epoch(tmp_path, raw_dir, params, stage_files):
+    params["runs"]["tiny"]["epochs"] = 3
+    _, constant = run_training(params, raw_dir, stage_files, tmp_path / "a")
+    params["optimizers"]["sgd"]["schedule"] = "cosine"
+    _, cosine = run_training(params, raw_dir, stage_files, tmp_path / "b")
+    first, later = read_history(constant), read_history(cosine)
+    assert first[0] == later[0]  # epoch 1 at the full rate
+    assert first[1]["train_loss"] != later[1]["train_loss"]
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir, params, stage_files, schedule):
     """A real `lenet-mnist train` process, killed with SIGKILL once it has saved its state after an
-    epoch, then run again: it resumes there and ends with the files of an uninterrupted run."""
+    epoch, then run again: it resumes there (the learning-rate schedule too) and ends with the
+    files of an uninterrupted run."""
+    params["optimizers"]["sgd"]["schedule"] = schedule
     params["runs"]["tiny"].update(epochs=60, batch_size=8)  # many short epochs: the kill lands inside the run
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run_training(params, raw_dir, stage_files, tmp_path / "a")

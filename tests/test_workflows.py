@@ -15,7 +15,7 @@ import yaml
 
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 from lenet_mnist.download import OFFICIAL_MD5
-from lenet_mnist.figures import fmt
+from lenet_mnist.figures import fmt, fmt_diff
 from lenet_mnist.files import digest_of
 
 pytestmark = pytest.mark.e2e
@@ -221,14 +221,25 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     # The report's text states the measured numbers, as computed from the metrics.
     texts = json.loads((built / "results/figures/report.json").read_text())
     for number in report_numbers(summary):
-        assert number in texts["captions"]["smoke"] and number in texts["answers"]["smoke"]["answer"]
-    [compared_test, _] = texts["seed_comparison"]
-    assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "seed": "0.0000",
+        assert number in texts["captions"]["smoke"]
+        assert number in [row["test_accuracy"] for row in texts["answers"]["smoke"]["table"]]
+    [compared_test, _] = texts["notebook_comparison"]
+    assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "notebook": "0.0000",
                              "ours": fmt(summary["runs"]["small"]["test_accuracy"])}
+    # The study's pair, compared seed by seed: in metrics.json (and so in dvc metrics), and in the report.
+    pair = summary["comparisons"]["smoke"]["larger_vs_small"]
+    accuracy = {run: [summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] for seed in (0, 1)]
+                for run in ("larger", "small")}
+    assert pair["run"] == "larger" and pair["reference"] == "small" and pair["n"] == 2
+    assert pair["mean"] == pytest.approx((accuracy["larger"][0] - accuracy["small"][0]
+                                          + accuracy["larger"][1] - accuracy["small"][1]) / 2)
+    assert shown["comparisons"]["smoke"]["larger_vs_small"]["mean"] == pair["mean"]
+    assert f"{fmt_diff(pair)} against small" in [row["paired"] for row in texts["answers"]["smoke"]["table"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
     html = (built / "results/report.html").read_text()
-    for number in report_numbers(summary):
+    for number in [*report_numbers(summary), fmt_diff(pair)]:
         assert number in html
+    assert "System Message" not in html  # every text of the report is valid reStructuredText
 
 
 def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
@@ -251,12 +262,12 @@ def run_and_descendants(run):
 
 
 # An edit to params.yaml; the stages that read the edited key (dvc status: summarize reads the
-# names of the runs, for DVC the whole `runs` section), and those that rerun (dvc repro,
+# names of the runs and figures their settings, for DVC the whole `runs` section), and those that rerun (dvc repro,
 # snakemake -n): the readers and their descendants. The raw files are fixed by their md5s, so a
 # new data source reruns only download.
 EDITS = [
     ("a training hyperparameter", lambda p: p["runs"]["small"].update(epochs=2),
-     {"prepare@small", "summarize"}, run_and_descendants("small")),
+     {"prepare@small", "summarize", "figures"}, run_and_descendants("small")),
     ("an augmentation setting", lambda p: p["policies"]["shifted"].update(translate=0.15),
      {"prepare@larger"}, run_and_descendants("larger")),
     ("an optimizer entry", lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
@@ -314,6 +325,10 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
         assert diff[key]["old"] == main["runs"]["larger"]["test_accuracy"]["mean"]
         assert diff[key]["new"] == edited["runs"]["larger"]["test_accuracy"]["mean"]
     assert not any(key.startswith("runs.small.") for key in diff)  # small does not use adam
+    pair = "comparisons.smoke.larger_vs_small.mean"  # the paired difference moves with larger
+    assert diff[pair] == {"old": main["comparisons"]["smoke"]["larger_vs_small"]["mean"],
+                          "new": edited["comparisons"]["smoke"]["larger_vs_small"]["mean"],
+                          "diff": diff[pair]["diff"]}
     plots = json.loads(run(["dvc", "plots", "diff", "main", "edited", "--json", "--split"], built_copy, env).stdout)
     assert set(plots["data"]) == {"training_loss", "validation_accuracy", "accuracy_vs_training_size",
                                   "results/figures/confusion.csv"}

@@ -1,12 +1,12 @@
-"""`lenet-mnist bench`: training throughput of our train stage against the seed's loop; and
+"""`lenet-mnist bench`: training throughput of our train stage against the notebook's loop; and
 `lenet-mnist bench-study`: what a whole Snakemake run of the study cost, rule by rule.
 
-The seed trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
+The notebook trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
 (ToTensor, and for Q4 PIL transforms first); our train stage gathers batches from tensors held in
 memory, its augmented views drawn beforehand by one grid_sample over many images (prepare), and
 trains a run's seeds side by side as one stacked model (stacked.py), each as build_model() runs
-it, in a process that keeps freed memory for reuse (allocator.py). The seed's loop is measured as
-the seed ran it, and again with that allocator setting. Both sides train the seed's LeNet with SGD
+it, in a process that keeps freed memory for reuse (allocator.py). The notebook's loop is measured as
+the notebook ran it, and again with that allocator setting. Both sides train the notebook's LeNet with SGD
 (lr 0.01) in batches of 128, on the same images, with the same thread count and device; our
 augmented rate includes drawing the views. A training sample is one image through one model's
 step: a stack of 3 seeds processes 3 per image. Our loop is also timed with one seed alone, and
@@ -58,11 +58,11 @@ from lenet_mnist.train import resolve_device, train_epoch
 log = logging.getLogger(__name__)
 
 BATCH, LR = 128, 0.01
-# The seed's Q4 transforms, RandomRotation(20) and RandomHorizontalFlip, as our policy: one view.
+# The notebook's Q4 transforms, RandomRotation(20) and RandomHorizontalFlip, as our policy: one view.
 SEED_POLICY = {"rotation": 20, "translate": 0, "scale": [1, 1], "shear": 0, "hflip": True, "elastic": None,
                "views": 1, "originals": False, "seed": 0}
 MATMUL_SIDE = 1024
-# The targets that `bench` checks: times the seed's loop, and a fraction of the matmul rate.
+# The targets that `bench` checks: times the notebook's loop, and a fraction of the matmul rate.
 TARGETS = {"plain": 3.0, "augmented": 5.0, "fraction_of_matmul": 0.4}
 
 
@@ -77,7 +77,7 @@ def median_seconds(step, repeats):
 
 
 def fresh_model(device, ours, architecture=None, seeds=1):
-    """A LeNet (the seed's unless told) with SGD: one as written, or `seeds` of them stacked as our
+    """A LeNet (the notebook's unless told) with SGD: one as written, or `seeds` of them stacked as our
     train stage builds them."""
     architecture = architecture or {}
     if ours:
@@ -94,7 +94,7 @@ def fresh_model(device, ours, architecture=None, seeds=1):
 
 
 def seed_loop(raw_dir, n, augmented, device):
-    """An epoch of the seed's kind over the first n training images."""
+    """An epoch of the notebook's kind over the first n training images."""
     steps = [transforms.RandomRotation(20), transforms.RandomHorizontalFlip()] if augmented else []
     dataset = torchvision.datasets.MNIST(raw_dir.parent.parent, train=True, download=False,
                                          transform=transforms.Compose([*steps, transforms.ToTensor()]))
@@ -131,7 +131,7 @@ def our_loop(images, labels, augmented, device, seeds, ours=True, architecture=N
 
 
 def training_flops_per_sample(device):
-    """Floating-point operations of one training step (forward and backward) of the seed's LeNet,
+    """Floating-point operations of one training step (forward and backward) of the notebook's LeNet,
     per image: its convolutions and matrix multiplies, as written (pooling is not counted, nor is
     our DepthwiseAvgPool, a convolution)."""
     model, _ = fresh_model(device, ours=False)
@@ -178,7 +178,7 @@ def layer_passes(layer, x, out, first):
 
 
 def multiply_add_passes(device, seeds, repeats):
-    """Every pass of our training step of the seed's LeNet (`seeds` stacked, as the train stage
+    """Every pass of our training step of the notebook's LeNet (`seeds` stacked, as the train stage
     runs it) that does the multiply-adds training_flops_per_sample counts, each timed alone on
     operands of the step's shapes and layouts. A row per pass: its FLOPs (2 per multiply-add;
     FlopCounterMode would count a grouped convolution's weight gradient `groups` times over) and
@@ -231,7 +231,7 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
         return {kind: samples / median_seconds(seed_loop(raw_dir, samples, augmented, device), repeats)
                 for kind, augmented in kinds.items()}
 
-    # The seed's loop first, in a process as the seed ran it; then again with our allocator
+    # The notebook's loop first, in a process as the notebook ran it; then again with our allocator
     # setting (which cannot be undone), to tell its share of the speed-up from the rest.
     seed = seed_rates()
     tuned = reuse_freed_memory()
@@ -246,7 +246,7 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
         results[kind] = {"seed_samples_per_s": seed[kind], "seed_with_our_allocator_samples_per_s": seed_tuned[kind],
                          "our_samples_per_s": ours, "our_one_seed_samples_per_s": alone, "speedup": ours / seed[kind],
                          "speedup_over_seed_with_our_allocator": ours / seed_tuned[kind]}
-        log.info("%-9s seed's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
+        log.info("%-9s notebook's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
                  "samples/s (one seed %8.0f) | %.2fx (%.2fx)", kind, seed[kind], seed_tuned[kind], seeds, ours, alone,
                  ours / seed[kind], ours / seed_tuned[kind])
     results["models"] = {}

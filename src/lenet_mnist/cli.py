@@ -182,7 +182,7 @@ def build_parser():
     path(sub, "--raw", "raw directory (the Sobel figure's test digits)")
     path(sub, "--out-dir", "output: checks.json and a figure per problem set")
 
-    sub = stage("bench", run_bench, "training samples per second: our train stage against the seed's loop")
+    sub = stage("bench", run_bench, "training samples per second: our train stage against the notebook's loop")
     path(sub, "--raw", "raw directory")
     path(sub, "--out", "output: the measured numbers and the machine (.json)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")

@@ -30,7 +30,7 @@ def read_part(raw_dir, part):
 
 
 def pixels(images):
-    """Float images in [0, 1] with a channel axis (what the seed's ToTensor gave), from uint8 N x 28 x 28."""
+    """Float images in [0, 1] with a channel axis (what the notebook's ToTensor gave), from uint8 N x 28 x 28."""
     return images.unsqueeze(1).float().div_(255)
 
 

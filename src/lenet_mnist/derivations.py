@@ -4,7 +4,7 @@
   on O = I * K (PyTorch's conv2d, a cross-correlation) with respect to I is the upstream gradient
   padded by k - 1 - p and correlated with the kernel flipped in both axes (a full convolution).
 - PS2: h_t = a x_t + b h_{t-1}, loss on h_T: dl/da = dl/dh_T sum_t b^(T-t) x_t and
-  dl/db = dl/dh_T sum_t b^(T-t) h_{t-1}. The seed kept only the last term (x_T and h_{T-1}).
+  dl/db = dl/dh_T sum_t b^(T-t) h_{t-1}. The notebook kept only the last term (x_T and h_{T-1}).
 - PS3: sinusoidal encodings, w_k = 1 / 10000^(2k/d): p_t . p_tau = sum_k cos(w_k (t - tau)), a
   function of t - tau alone, and y_t . y_tau = x_t . x_tau + x_t . p_tau + p_t . x_tau + p_t . p_tau.
 
@@ -89,7 +89,7 @@ def bptt_gradients(a, b, x, upstream):
 
 
 def check_bptt(generator, trials, max_steps):
-    worst = {"a": 0.0, "b": 0.0, "seed_last_step_b": 0.0}
+    worst = {"a": 0.0, "b": 0.0, "notebook_last_step_b": 0.0}
     for _ in range(trials):
         steps = int(torch.randint(1, max_steps + 1, (1,), generator=generator))
         x = torch.randn(steps, generator=generator, dtype=torch.float64)
@@ -101,8 +101,8 @@ def check_bptt(generator, trials, max_steps):
         closed_a, closed_b = bptt_gradients(a.detach(), b.detach(), x, upstream)
         worst["a"] = max(worst["a"], rel_diff(closed_a, grad_a))
         worst["b"] = max(worst["b"], rel_diff(closed_b, grad_b))
-        if steps > 1:  # the seed's answer, dl/dh_T h_{T-1}
-            worst["seed_last_step_b"] = max(worst["seed_last_step_b"], rel_diff(upstream * h[-2].detach(), grad_b))
+        if steps > 1:  # the notebook's answer, dl/dh_T h_{T-1}
+            worst["notebook_last_step_b"] = max(worst["notebook_last_step_b"], rel_diff(upstream * h[-2].detach(), grad_b))
     return worst
 
 
@@ -208,7 +208,7 @@ def derivations(params, raw_dir, out_dir):
     plot_positional(p, x, out_dir / "ps3_positional.png")
     write_json(out_dir / "checks.json", {"max_relative_difference": checks, "tolerance": spec["tolerance"],
                                           "passed": {k: v < spec["tolerance"] for k, v in checks.items()
-                                                     if not k.startswith("ps2_bptt_seed")},
+                                                     if not k.startswith("ps2_bptt_notebook")},
                                           "captions": captions(spec, checks)})
     for name, value in checks.items():
         log.info("%-32s max relative difference %.3g", name, value)
@@ -221,15 +221,15 @@ def captions(spec, checks):
         "ps1_sobel": (
             f"Sobel gradient magnitude sqrt(Gx^2 + Gy^2) of the first {spec['sobel_digits']} test digits. "
             "For O = I * K (conv2d, a cross-correlation, stride 1, padding p), dl/dI is dl/dO padded by k - 1 - p "
-            "and correlated with K flipped in both axes: a full convolution (conv_transpose2d). The seed wrote "
+            "and correlated with K flipped in both axes: a full convolution (conv_transpose2d). The notebook wrote "
             "only the chain rule, dl/dO . dO/dI. Largest relative difference from autograd over "
             f"{n} random images, kernels, paddings and upstream gradients: {checks['ps1_conv_input_gradient']:.1e}."),
         "ps2_bptt": (
             "h_t = a x_t + b h_(t-1): dl/da = dl/dh_T sum_t b^(T-t) x_t and dl/db = dl/dh_T sum_t b^(T-t) h_(t-1) "
             f"match autograd within {checks['ps2_bptt_a']:.1e} and {checks['ps2_bptt_b']:.1e} over {n} random "
-            "cases; the seed's dl/db = dl/dh_T h_(T-1) keeps only the last term and is off by up to "
-            f"{checks['ps2_bptt_seed_last_step_b']:.0%}. Left: the early terms shrink as b^(T-t) for |b| < 1 "
-            "(vanishing) and grow for |b| > 1 (exploding). Right: for the largest b, clipping caps the gradient "
+            "cases; the notebook's dl/db = dl/dh_T h_(T-1) keeps only the last term and is off by up to "
+            f"{checks['ps2_bptt_notebook_last_step_b']:.0%}. Left: the early terms shrink as b^(T-t) for abs(b) < 1 "
+            "(vanishing) and grow for abs(b) > 1 (exploding). Right: for the largest b, clipping caps the gradient "
             f"at {spec['clip']:g}, and truncated BPTT ({spec['truncate']} steps) drops the early terms."),
         "ps3_positional": (
             f"p_t . p_tau = sum_k cos(w_k (t - tau)) for d = {spec['pe_dim']} (largest relative difference "

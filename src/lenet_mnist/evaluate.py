@@ -25,7 +25,7 @@ def predict(model, images, batch_size):
 
 def score(logits, labels):
     """Sample-weighted loss and accuracy over every image (not a mean of per-batch means)."""
-    preds = logits.argmax(dim=1)  # per image: the seed's flattened argmax gave one number per batch
+    preds = logits.argmax(dim=1)  # per image: the notebook's flattened argmax gave one number per batch
     loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
     return loss, (preds == labels).sum().item() / len(labels), preds
 

@@ -1,7 +1,8 @@
 """Stage `figures`: one figure per study and the best run's confusion matrix, each with a caption
-that states its measured numbers, plus a short answer to each study's question, all computed here
-from the metrics (report.json); and the data behind the figures as CSV, for `dvc plots`:
-curves.csv (learning curves), sizes.csv (accuracy against training-set size), confusion.csv."""
+that states its measured numbers, plus each study's answer (a sentence or two and a table of its
+runs and paired differences), all computed here from the metrics (report.json); and the data
+behind the figures as CSV, for `dvc plots`: curves.csv (learning curves), sizes.csv (accuracy
+against training-set size), confusion.csv."""
 
 import json
 import logging
@@ -31,10 +32,31 @@ def fmt(stat):
     return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
 
 
+def fmt_diff(stat):
+    """'+0.0123 [+0.0100, +0.0146]': a mean paired difference and its 95% CI."""
+    if stat["ci95_low"] is None:
+        return f"{stat['mean']:+.4f} (1 seed)"
+    return f"{stat['mean']:+.4f} [{stat['ci95_low']:+.4f}, {stat['ci95_high']:+.4f}]"
+
+
 def fmt_epochs(speed):
     if speed["reached"] < speed["of"]:
         return f"not reached by {speed['of'] - speed['reached']} of {speed['of']} seeds"
     return f"epoch {speed['median']:g}"
+
+
+def fmt_short_epochs(speed):
+    """For a table cell: the median epoch, or how many seeds got there."""
+    if speed["reached"] < speed["of"]:
+        return f"{speed['reached']} of {speed['of']} seeds"
+    return f"{speed['median']:g}"
+
+
+def sign(stat):
+    """Where a paired interval lies: above zero, below zero, or across it."""
+    if stat["excludes_zero"] is None:
+        return "one seed"
+    return "across zero" if not stat["excludes_zero"] else "above zero" if stat["mean"] > 0 else "below zero"
 
 
 def save(fig, path):
@@ -64,26 +86,49 @@ def learning_curves(params, runs, history_dir, out_dir, study):
     return means.assign(study=study)
 
 
-def size_table(params, summary, runs):
-    n_train = 60_000 - params["split"]["val_size"]
+def n_train(params, run):
+    return subset_size(params["runs"][run]["fraction"], 60_000 - params["split"]["val_size"])
+
+
+def sgd_steps(params, run):
+    """The updates a run makes: its epochs times its batches per epoch (the last one partial)."""
+    spec = params["runs"][run]
+    return spec["epochs"] * -(-n_train(params, run) // spec["batch_size"])
+
+
+def curves_of(params, spec):
+    """(curve, run) of each point of a data_size figure: the study's curves, or one per model and policy."""
+    if "curves" in spec:
+        return [(curve, run) for curve, runs in spec["curves"].items() for run in runs]
+    return [(f"{params['runs'][run]['model']}, {params['runs'][run]['policy']}", run) for run in spec["runs"]]
+
+
+def size_table(params, summary, spec):
     rows = []
-    for run in runs:
-        spec, stat = params["runs"][run], summary["runs"][run]["test_accuracy"]
-        rows.append({"run": run, "policy": spec["policy"], "fraction": spec["fraction"],
-                     "n_train": subset_size(spec["fraction"], n_train), "test_accuracy": stat["mean"],
-                     "ci95_low": stat["ci95_low"], "ci95_high": stat["ci95_high"]})
-    return pd.DataFrame(rows).sort_values(["policy", "n_train"])
+    for curve, run in curves_of(params, spec):
+        stat = summary["runs"][run]["test_accuracy"]
+        rows.append({"curve": curve, "run": run, "model": params["runs"][run]["model"],
+                     "policy": params["runs"][run]["policy"], "fraction": params["runs"][run]["fraction"],
+                     "n_train": n_train(params, run), "sgd_steps": sgd_steps(params, run),
+                     "test_accuracy": stat["mean"], "ci95_low": stat["ci95_low"], "ci95_high": stat["ci95_high"]})
+    return pd.DataFrame(rows).sort_values(["curve", "n_train"], kind="stable")
 
 
-def data_size(params, summary, runs, out_dir, study):
-    table = size_table(params, summary, runs)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=table, x="n_train", y="test_accuracy", hue="policy", marker="o", errorbar=None, ax=ax)
-    for (policy, group), color in zip(table.groupby("policy", sort=False), sns.color_palette()):
-        if group["ci95_low"].notna().all():
-            ax.fill_between(group["n_train"], group["ci95_low"], group["ci95_high"], alpha=0.2, color=color)
-    ax.set(xlabel="training images", ylabel="test accuracy",
-           title=f"{study}: mean over {len(params['seeds'])} seeds, 95% CI")
+def data_size(params, summary, spec, out_dir, study):
+    """Test accuracy against training images, a line per curve and a panel per model."""
+    table = size_table(params, summary, spec)
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), sharey=True, squeeze=False)
+    colors = dict(zip(dict.fromkeys(table["curve"]), sns.color_palette(n_colors=table["curve"].nunique())))
+    for ax, model in zip(axes.flat, models):
+        for curve, group in table[table["model"] == model].groupby("curve", sort=False):
+            ax.plot(group["n_train"], group["test_accuracy"], marker="o", color=colors[curve], label=curve)
+            if group["ci95_low"].notna().all():
+                ax.fill_between(group["n_train"], group["ci95_low"], group["ci95_high"], alpha=0.2,
+                                color=colors[curve])
+        ax.set(xlabel="training images", ylabel="test accuracy", title=model)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
     save(fig, out_dir / f"{study}.png")
     return table.assign(study=study)
 
@@ -110,52 +155,118 @@ def confusion(params, summary, metrics_dir, out_dir):
 
 
 def describe_curves(summary, runs):
-    """Caption and answer of a learning-curve study: each run's test accuracy and speed, best first."""
+    """Caption of a learning-curve study: each run's test accuracy and speed, best first."""
     stats = {run: summary["runs"][run] for run in runs}
     ranked = sorted(runs, key=lambda run: -stats[run]["test_accuracy"]["mean"])
     lines = [f"{run}: test accuracy {fmt(stats[run]['test_accuracy'])}, 95% validation accuracy "
              f"{fmt_epochs(stats[run]['epochs_to_val_95'])}, 98% {fmt_epochs(stats[run]['epochs_to_val_98'])}"
              for run in ranked]
-    caption = "Learning curves, mean over seeds with 95% CI bands. " + "; ".join(lines) + "."
-    first, best = runs[0], ranked[0]
-    answer = f"{best} has the best mean test accuracy, {fmt(stats[best]['test_accuracy'])}"
-    if best != first:
-        answer += f", against {fmt(stats[first]['test_accuracy'])} for {first}"
-    return caption, answer + ". " + "; ".join(lines) + "."
+    return "Learning curves, mean over seeds with 95% CI bands. " + "; ".join(lines) + "."
 
 
 def describe_sizes(table):
-    """Caption and answer of a data-size study: accuracy by size, and each policy against none."""
-    by_policy = {policy: group.set_index("n_train") for policy, group in table.groupby("policy", sort=False)}
-    lines = [f"{policy}: " + ", ".join(f"{n:,} images {row.test_accuracy:.4f} [{row.ci95_low:.4f}, "
-                                       f"{row.ci95_high:.4f}]" for n, row in group.iterrows())
-             for policy, group in by_policy.items()]
-    caption = "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
-    answer = "; ".join(lines) + "."
-    if "none" in by_policy:
-        base = by_policy["none"]
-        for policy, group in by_policy.items():
-            if policy == "none":
-                continue
-            shared = group.index.intersection(base.index)
-            gains = [f"{group.loc[n, 'test_accuracy'] - base.loc[n, 'test_accuracy']:+.4f} at {n:,}" for n in shared]
-            answer += f" {policy} against none: {', '.join(gains)}."
-    return caption, answer
+    """Caption of a data-size study: accuracy by size, curve by curve."""
+    def stat(row):
+        low, high = (None, None) if pd.isna(row.ci95_low) else (row.ci95_low, row.ci95_high)
+        return {"mean": row.test_accuracy, "ci95_low": low, "ci95_high": high}
+
+    lines = [f"{curve}: " + ", ".join(f"{row.n_train:,} images {fmt(stat(row))}" for row in group.itertuples())
+             for curve, group in table.groupby("curve", sort=False)]
+    return "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
 
 
-def seed_comparison(params, summary, history_dir):
-    """Each number the seed printed beside ours for the same run: its test accuracy, or the
+def differences(params, run, reference):
+    """What a run changes from its reference, as 'key value against value'."""
+    a, b = params["runs"][run], params["runs"][reference]
+    return ", ".join(f"{key} {a[key]:g} against {b[key]:g}" if isinstance(a[key], (int, float)) else
+                     f"{key} {a[key]} against {b[key]}" for key in a if a[key] != b[key])
+
+
+def decompositions(pairs):
+    """Pairs (a, c) that the study also splits into (a, b) and (b, c): their mean differences add up."""
+    found = []
+    for a, c in pairs:
+        for b in [r for x, r in pairs if x == a]:
+            if (b, c) in pairs:
+                found.append((a, b, c))
+    return found
+
+
+def describe_pairs(group):
+    """Pairs that share what they are compared with: the one difference, or where their intervals lie."""
+    if len(group) == 1:
+        [c] = group
+        return f"{c['run']} differs by {fmt_diff(c)} ({sign(c)})"
+    counts = {side: sum(sign(c) == side for c in group) for side in ("above zero", "below zero", "across zero")}
+    means = [c["mean"] for c in group]
+    return (f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(f"{n} {side}" for side, n in
+                                                                            counts.items() if n)
+            + f" (mean differences {min(means):+.4f} to {max(means):+.4f})")
+
+
+def study_answer(params, summary, study, spec):
+    """A sentence or two, from the metrics: the best run of a learning-curve study, or the ends of
+    each curve of a data-size study without pairs; each difference the study splits in two; and the
+    other pairs, by what they are compared with (the reference's model, optimizer and policy)."""
+    comparisons = summary["comparisons"].get(study, {}).values()
+    stat = {(c["run"], c["reference"]): c for c in comparisons}
+    sentences = []
+    if spec["figure"] == "learning_curves":
+        runs = summary["runs"]
+        best = max(spec["runs"], key=lambda run: runs[run]["test_accuracy"]["mean"])
+        sentences.append(f"{best} has the best mean test accuracy, {fmt(runs[best]['test_accuracy'])}.")
+    elif not stat:
+        table = size_table(params, summary, spec)
+        ends = [f"{curve} {group['test_accuracy'].iloc[0]:.4f} at {group['n_train'].iloc[0]:,} images and "
+                f"{group['test_accuracy'].iloc[-1]:.4f} at {group['n_train'].iloc[-1]:,}"
+                for curve, group in table.groupby("curve", sort=False)]
+        sentences.append("Mean test accuracy: " + "; ".join(ends) + ".")
+    chains = decompositions(list(stat))
+    if chains:
+        parts = [f"of {a} against {c}, {fmt_diff(stat[a, c])}, {stat[a, b]['mean']:+.4f} is {a} against {b} "
+                 f"({differences(params, a, b)}) and {stat[b, c]['mean']:+.4f} is {b} against {c} "
+                 f"({differences(params, b, c)})" for a, b, c in chains]
+        sentences.append("Seed by seed, " + "; ".join(parts) + ".")
+    in_chains = {pair for a, b, c in chains for pair in ((a, c), (a, b), (b, c))}
+    groups = {}
+    for (run, reference), c in stat.items():
+        if (run, reference) not in in_chains:
+            ref = params["runs"][reference]
+            groups.setdefault(f"{ref['model']}, {ref['optimizer']}, policy {ref['policy']}", []).append(c)
+    if groups:
+        sentence = "; ".join(f"against {against}, {describe_pairs(group)}" for against, group in groups.items())
+        sentences.append(sentence[0].upper() + sentence[1:] + ".")
+    return " ".join(sentences)
+
+
+def study_table(params, summary, study, spec):
+    """A row per run of the study: its updates, test accuracy, speed, and its paired differences."""
+    comparisons = summary["comparisons"].get(study, {}).values()
+    rows = []
+    for run in spec["runs"]:
+        stats = summary["runs"][run]
+        rows.append({"run": run, "sgd_steps": f"{sgd_steps(params, run):,}",
+                     "test_accuracy": fmt(stats["test_accuracy"]),
+                     "epochs_to_val_95": fmt_short_epochs(stats["epochs_to_val_95"]),
+                     "epochs_to_val_98": fmt_short_epochs(stats["epochs_to_val_98"]),
+                     "paired": "; ".join(f"{fmt_diff(c)} against {c['reference']}"
+                                         for c in comparisons if c["run"] == run)})
+    return rows
+
+
+def notebook_comparison(params, summary, history_dir):
+    """Each number the notebook printed beside ours for the same run: its test accuracy, or the
     validation accuracy after the last epoch, as means over our seeds."""
     rows = []
     for study, spec in params["studies"].items():
-        for run, reported in spec.get("seed_reported", {}).items():
+        for run, reported in spec.get("notebook_reported", {}).items():
             for metric, value in reported.items():
                 if metric == "test_accuracy":
                     ours = summary["runs"][run]["test_accuracy"]
                 else:
                     ours = mean_ci([float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
                                     for seed in params["seeds"]])
-                rows.append({"study": study, "run": run, "metric": metric, "seed": f"{value:.4f}", "ours": fmt(ours)})
+                rows.append({"study": study, "run": run, "metric": metric, "notebook": f"{value:.4f}", "ours": fmt(ours)})
     return rows
 
 
@@ -166,11 +277,12 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":
             curves.append(learning_curves(params, spec["runs"], history_dir, out_dir, study))
-            captions[study], answer = describe_curves(summary, spec["runs"])
+            captions[study] = describe_curves(summary, spec["runs"])
         else:
-            sizes.append(data_size(params, summary, spec["runs"], out_dir, study))
-            captions[study], answer = describe_sizes(sizes[-1])
-        answers[study] = {"question": spec["question"], "answer": answer}
+            sizes.append(data_size(params, summary, spec, out_dir, study))
+            captions[study] = describe_sizes(sizes[-1])
+        answers[study] = {"question": spec["question"], "answer": study_answer(params, summary, study, spec),
+                          "table": study_table(params, summary, study, spec)}
     # The data behind the study figures, a row per study, run and epoch or size, for `dvc plots`.
     for name, frames in (("curves", curves), ("sizes", sizes)):
         if frames:
@@ -186,5 +298,5 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
                              f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
                              f"is a {actual} taken for a {predicted} ({count} times).")
     write_json(out_dir / "report.json", {"captions": captions, "answers": answers,
-                                         "seed_comparison": seed_comparison(params, summary, history_dir)})
+                                         "notebook_comparison": notebook_comparison(params, summary, history_dir)})
     log.info("%d study figures and the confusion matrix of %s -> %s", len(params["studies"]), best, out_dir)

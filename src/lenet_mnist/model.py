@@ -26,11 +26,11 @@ POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 def lenet(activation="sigmoid", pool="avg", batchnorm="none", init="default"):
-    """The seed's LeNet, layer for layer as written in Problem Set 5 Q1, returning logits.
+    """The notebook's LeNet, layer for layer as written in Problem Set 5 Q1, returning logits.
 
-    The seed ended with nn.Softmax and fed that into CrossEntropyLoss, which applies softmax
-    again; the loss then barely moves. The missing activation after Linear(120, 84) is the seed's.
-    batchnorm="after_pool" is where the seed's Q2 put it; "before_activation" is where Ioffe and
+    The notebook ended with nn.Softmax and fed that into CrossEntropyLoss, which applies softmax
+    again; the loss then barely moves. The missing activation after Linear(120, 84) is the notebook's.
+    batchnorm="after_pool" is where the notebook's Q2 put it; "before_activation" is where Ioffe and
     Szegedy (and d2l.ai) put it, on the convolutions and the first fully connected layer.
     """
     act, pool_layer = ACTIVATIONS[activation], POOLS[pool]

@@ -78,10 +78,23 @@ def _check_references(params):
             if run not in params["runs"]:
                 raise ValueError(f"studies.{study}.runs.{i}: {run!r} is not one of runs "
                                  f"(allowed: {', '.join(params['runs'])})")
-        for run in spec.get("seed_reported", {}):
+        allowed = f"(allowed: {', '.join(spec['runs'])})"
+        for i, pair in enumerate(spec.get("pairs", [])):
+            for j, run in enumerate(pair):
+                if run not in spec["runs"]:
+                    raise ValueError(f"studies.{study}.pairs.{i}.{j}: {run!r} is not one of the study's runs {allowed}")
+            if pair[0] == pair[1]:
+                raise ValueError(f"studies.{study}.pairs.{i}: {pair[0]!r} compared with itself")
+        if "curves" in spec and spec["figure"] != "data_size":
+            raise ValueError(f"studies.{study}.curves: only a data_size figure draws curves")
+        for curve, runs in spec.get("curves", {}).items():
+            for i, run in enumerate(runs):
+                if run not in spec["runs"]:
+                    raise ValueError(f"studies.{study}.curves.{curve}.{i}: {run!r} is not one of the study's runs "
+                                     f"{allowed}")
+        for run in spec.get("notebook_reported", {}):
             if run not in spec["runs"]:
-                raise ValueError(f"studies.{study}.seed_reported.{run}: not one of the study's runs "
-                                 f"(allowed: {', '.join(spec['runs'])})")
+                raise ValueError(f"studies.{study}.notebook_reported.{run}: not one of the study's runs {allowed}")
 
 
 class DuplicateKeyError(yaml.YAMLError):

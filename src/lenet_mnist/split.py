@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def split_indices(n, val_size, seed):
-    """Exactly the seed's `random_split(train_all, [50000, 10000], Generator().manual_seed(0))`.
+    """Exactly the notebook's `random_split(train_all, [50000, 10000], Generator().manual_seed(0))`.
 
     random_split only looks at the dataset's length, so a range stands in for the images.
     """

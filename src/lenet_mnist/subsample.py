@@ -1,6 +1,6 @@
 """Stage `subsample`: a fixed, nested, class-stratified subset of the training split.
 
-The seed drew its "20%" anew, with replacement, every epoch (so 15 epochs saw about 95% of the
+The notebook drew its "20%" anew, with replacement, every epoch (so 15 epochs saw about 95% of the
 distinct images); here a subset is a fixed list of indices, and training sees exactly those.
 """
 

@@ -1,5 +1,6 @@
-"""Stage `summarize`: every run's test metrics over its seeds, with 95% confidence intervals, in one
-git-tracked file that `dvc metrics diff` reads as a table of results."""
+"""Stage `summarize`: every run's test metrics over its seeds, with 95% confidence intervals, and
+each study's paired comparisons, in one git-tracked file that `dvc metrics diff` reads as a table
+of results."""
 
 import csv
 import json
@@ -27,6 +28,25 @@ def mean_ci(values, confidence=0.95):
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
     return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def paired_difference(values, references):
+    """Run minus reference, seed by seed (the same seed gives both the same initial weights and data
+    order): the mean difference, its 95% Student-t interval, and whether that excludes zero."""
+    stat = mean_ci([v - r for v, r in zip(values, references, strict=True)])
+    excludes = None if stat["ci95_low"] is None else stat["ci95_low"] > 0 or stat["ci95_high"] < 0
+    return {**stat, "excludes_zero": excludes}
+
+
+def comparisons(params, runs):
+    """Each study's pairs, keyed '<run>_vs_<reference>' (dvc metrics flattens mappings, not lists)."""
+    def accuracies(run):
+        return [runs[run]["seeds"][str(seed)]["test_accuracy"] for seed in params["seeds"]]
+
+    return {study: {f"{run}_vs_{reference}": {"run": run, "reference": reference,
+                                              **paired_difference(accuracies(run), accuracies(reference))}
+                    for run, reference in spec["pairs"]}
+            for study, spec in params["studies"].items() if spec.get("pairs")}
 
 
 def read_metrics(path, run, seed):
@@ -71,5 +91,6 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     }
     checks = json.loads(derivations_path.read_text())
     derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
-    write_json(summary_path, {"runs": runs, "studies": studies, "derivations": derivations})
+    write_json(summary_path, {"runs": runs, "studies": studies, "comparisons": comparisons(params, runs),
+                              "derivations": derivations})
     log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)

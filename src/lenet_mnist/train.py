@@ -31,10 +31,15 @@ def resolve_device(name):
     return torch.device(name)
 
 
-def make_optimizer(spec, parameters):
+def make_optimizer(spec, parameters, epochs):
+    """The optimizer, and its learning-rate schedule, stepped once after each epoch."""
     if spec["name"] == "sgd":
-        return torch.optim.SGD(parameters, lr=spec["lr"], momentum=spec["momentum"])
-    return torch.optim.Adam(parameters, lr=spec["lr"])
+        optimizer = torch.optim.SGD(parameters, lr=spec["lr"], momentum=spec["momentum"])
+    else:
+        optimizer = torch.optim.Adam(parameters, lr=spec["lr"])
+    if spec["schedule"] == "cosine":  # from lr down to 0 along half a cosine over the run's epochs
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return optimizer, torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generators, progress):
@@ -77,10 +82,10 @@ def resume_path(checkpoint_dir):
     return checkpoint_dir.with_name(checkpoint_dir.name + ".resume")
 
 
-def save_state(path, identity, epoch, model, optimizer, generators, histories):
+def save_state(path, identity, epoch, model, optimizer, schedule, generators, histories):
     save_tensors(path, {"identity": identity, "epoch": epoch, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "generators": [g.get_state() for g in generators],
-                        "histories": histories})
+                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                        "generators": [g.get_state() for g in generators], "histories": histories})
 
 
 def load_state(path, identity):
@@ -130,7 +135,7 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
         torch.manual_seed(seed)  # the initial weights
         singles.append(build_model(architecture))
     model = stack(singles).to(device)
-    optimizer = make_optimizer(run["optimizer_spec"], model.parameters())
+    optimizer, schedule = make_optimizer(run["optimizer_spec"], model.parameters(), run["epochs"])
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]  # the data orders
     eval_batch = params["evaluate"]["batch_size"]
     batches = -(-len(train_y) // run["batch_size"])
@@ -146,6 +151,7 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
         for generator, saved in zip(generators, state["generators"]):
             generator.set_state(saved)
         histories, first = state["histories"], state["epoch"] + 1
@@ -164,15 +170,16 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
             for seed, bad_step in zip(seeds, bad_steps):
                 if bad_step:
                     raise LenetError(f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
-                                     f"{bad_step} of {batches}, with learning rate {run['optimizer_spec']['lr']}: "
+                                     f"{bad_step} of {batches}, with learning rate {optimizer.param_groups[0]['lr']}: "
                                      f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)")
             scores = validate(model, val_x, val_y, len(seeds), eval_batch)
             for m, (seed, (val_loss, val_acc)) in enumerate(zip(seeds, scores)):
                 histories[m].append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss[m], train_acc[m], val_loss, val_acc])))
                 log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
                          run_name, seed, epoch, run["epochs"], train_loss[m], train_acc[m], val_loss, val_acc)
+            schedule.step()
             if epoch < run["epochs"]:
-                save_state(resume, identity, epoch, model, optimizer, generators, histories)
+                save_state(resume, identity, epoch, model, optimizer, schedule, generators, histories)
 
     unstack(model, singles)
     for seed, single, history in zip(seeds, singles, histories):

@@ -58,6 +58,8 @@ rule figures:
         ),
     params:
         studies=canonical(PARAMS["studies"]),
+        runs=canonical(PARAMS["runs"]),
+        val_size=PARAMS["split"]["val_size"],
         seeds=SEEDS,
     log:
         "logs/figures.log",
