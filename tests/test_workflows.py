@@ -155,6 +155,8 @@ def check_outputs(repo, params):
         assert (repo / f"logs/train/{run}.log").exists()
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
+    best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
+    assert summary["best"] == {"run": best, **summary["runs"][best]["test_accuracy"]}
     assert summary["derivations"]["passed"] and all(summary["derivations"]["passed"].values())
     for figure in ("ps1_sobel", "ps2_bptt", "ps3_positional"):
         assert (repo / f"results/derivations/{figure}.png").read_bytes()[:4] == b"\x89PNG"

@@ -136,7 +136,7 @@ def data_size(params, summary, spec, out_dir, study):
 def confusion(params, summary, metrics_dir, out_dir):
     """Draws the best run's confusion matrix, summed over seeds; its predictions, a row each, are
     in confusion.csv, as dvc's confusion template counts them."""
-    best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
+    best = summary["best"]["run"]
     matrices = {seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
                 for seed in params["seeds"]}
     actual, predicted = np.indices((10, 10)).reshape(2, -1)

@@ -91,6 +91,7 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     }
     checks = json.loads(derivations_path.read_text())
     derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
+    best = max(runs, key=lambda run: runs[run]["test_accuracy"]["mean"])
     write_json(summary_path, {"runs": runs, "studies": studies, "comparisons": comparisons(params, runs),
-                              "derivations": derivations})
+                              "best": {"run": best, **runs[best]["test_accuracy"]}, "derivations": derivations})
     log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)
