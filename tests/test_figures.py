@@ -38,9 +38,9 @@ def test_a_difference_split_by_an_intermediate_run_is_found_and_adds_up():
         "a": comparison("small", "full", -0.08, -0.09, -0.07), "b": comparison("small", "small_long", -0.06, -0.07, -0.05),
         "c": comparison("small_long", "full", -0.02, -0.03, -0.01)}}}
     text = study_answer(params, summary, "q3", {"figure": "data_size", "runs": list(params["runs"])})
-    assert text == ("Seed by seed, of small against full, -0.0800 [-0.0900, -0.0700], -0.0600 is small against "
-                    "small_long (epochs 15 against 75) and -0.0200 is small_long against full (fraction 0.2 against "
-                    "1, epochs 75 against 15).")
+    assert text == ("Seed by seed, of small against full, -0.0800 [-0.0900, -0.0700], -0.0600 (75%) is small "
+                    "against small_long (epochs 15 against 75) and -0.0200 (25%) is small_long against full "
+                    "(fraction 0.2 against 1, epochs 75 against 15).")
 
 
 def test_the_answer_counts_pairs_by_their_reference_and_the_table_lists_each_runs_differences():
@@ -71,7 +71,7 @@ def test_a_size_figure_has_a_point_per_curve_and_run():
     params = {"split": {"val_size": 10_000}, "runs": {"full": run_spec(), "small": run_spec(fraction=0.2),
                                                       "aug": run_spec(fraction=0.2, policy="p")}}
     assert curves_of(params, {"runs": ["full", "small", "aug"]}) == [
-        ("m, none", "full"), ("m, none", "small"), ("m, p", "aug")]
+        ("o, none", "full"), ("o, none", "small"), ("o, p", "aug")]
     spec = {"runs": ["full", "small", "aug"], "curves": {"plain": ["small", "full"], "augmented": ["aug", "full"]}}
     assert curves_of(params, spec) == [("plain", "small"), ("plain", "full"), ("augmented", "aug"),
                                        ("augmented", "full")]

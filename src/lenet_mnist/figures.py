@@ -97,10 +97,11 @@ def sgd_steps(params, run):
 
 
 def curves_of(params, spec):
-    """(curve, run) of each point of a data_size figure: the study's curves, or one per model and policy."""
+    """(curve, run) of each point of a data_size figure: the study's curves, or one per optimizer and
+    policy (in a panel per model)."""
     if "curves" in spec:
         return [(curve, run) for curve, runs in spec["curves"].items() for run in runs]
-    return [(f"{params['runs'][run]['model']}, {params['runs'][run]['policy']}", run) for run in spec["runs"]]
+    return [(f"{params['runs'][run]['optimizer']}, {params['runs'][run]['policy']}", run) for run in spec["runs"]]
 
 
 def size_table(params, summary, spec):
@@ -223,8 +224,11 @@ def study_answer(params, summary, study, spec):
         sentences.append("Mean test accuracy: " + "; ".join(ends) + ".")
     chains = decompositions(list(stat))
     if chains:
-        parts = [f"of {a} against {c}, {fmt_diff(stat[a, c])}, {stat[a, b]['mean']:+.4f} is {a} against {b} "
-                 f"({differences(params, a, b)}) and {stat[b, c]['mean']:+.4f} is {b} against {c} "
+        def share(x, total):
+            return f"{stat[x]['mean']:+.4f} ({stat[x]['mean'] / total:.0%})" if total else f"{stat[x]['mean']:+.4f}"
+
+        parts = [f"of {a} against {c}, {fmt_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
+                 f"{b} ({differences(params, a, b)}) and {share((b, c), stat[a, c]['mean'])} is {b} against {c} "
                  f"({differences(params, b, c)})" for a, b, c in chains]
         sentences.append("Seed by seed, " + "; ".join(parts) + ".")
     in_chains = {pair for a, b, c in chains for pair in ((a, c), (a, b), (b, c))}
