@@ -34,10 +34,11 @@ def test_a_difference_split_by_an_intermediate_run_is_found_and_adds_up():
     assert differences(params, "small", "small_long") == "epochs 15 against 75"
     assert differences(params, "small_long", "full") == "fraction 0.2 against 1, epochs 75 against 15"
     assert [sgd_steps(params, run) for run in ("full", "small", "small_long")] == [7_500, 1_500, 7_500]
-    summary = {"runs": {}, "comparisons": {"q3": {
-        "a": comparison("small", "full", -0.08, -0.09, -0.07), "b": comparison("small", "small_long", -0.06, -0.07, -0.05),
-        "c": comparison("small_long", "full", -0.02, -0.03, -0.01)}}}
-    text = study_answer(params, summary, "q3", {"figure": "data_size", "runs": list(params["runs"])})
+    found = [comparison(*pairs[0], -0.08, -0.09, -0.07), comparison(*pairs[1], -0.06, -0.07, -0.05),
+             comparison(*pairs[2], -0.02, -0.03, -0.01)]
+    summary = {"runs": {}, "comparisons": {"q3": {f"{c['run']}_vs_{c['reference']}": c for c in found}}}
+    spec = {"figure": "data_size", "runs": list(params["runs"]), "pairs": [list(pair) for pair in pairs]}
+    text = study_answer(params, summary, "q3", spec)
     assert text == ("Seed by seed, of small against full, -0.0800 [-0.0900, -0.0700], -0.0600 (75%) is small "
                     "against small_long (epochs 15 against 75) and -0.0200 (25%) is small_long against full "
                     "(fraction 0.2 against 1, epochs 75 against 15).")
@@ -53,16 +54,16 @@ def test_the_answer_counts_pairs_by_their_reference_and_the_table_lists_each_run
                         for run, mean in (("base", 0.9), ("a", 0.95), ("b", 0.85))},
                "comparisons": {"q": {"a_vs_base": comparison("a", "base", 0.05, 0.01, 0.09),
                                      "b_vs_base": comparison("b", "base", -0.05, -0.2, 0.1)}}}
-    spec = {"figure": "learning_curves", "runs": ["base", "a", "b"]}
+    spec = {"figure": "learning_curves", "runs": ["base", "a", "b"], "pairs": [["a", "base"], ["b", "base"]]}
     assert study_answer(params, summary, "q", spec) == (
         "a has the best mean test accuracy, 0.9500 [0.8900, 0.9100]. Against m, o, policy none, the paired 95% "
-        "intervals of 2 runs lie 1 above zero, 1 across zero (mean differences -0.0500 to +0.0500).")
+        "intervals of 2 runs lie 1 above zero (a +0.0500), 1 across zero.")
     rows = study_table(params, summary, "q", spec)
     assert [row["paired"] for row in rows] == ["", "+0.0500 [+0.0100, +0.0900] against base",
                                                "-0.0500 [-0.2000, +0.1000] against base"]
     assert rows[0]["sgd_steps"] == "7,500" and rows[0]["epochs_to_val_95"] == "4"
     assert rows[0]["epochs_to_val_98"] == "1 of 3 seeds"
-    del summary["comparisons"]["q"]["a_vs_base"]
+    spec["pairs"].remove(["a", "base"])
     assert study_answer(params, summary, "q", spec).endswith(
         "Against m, o, policy none, b differs by -0.0500 [-0.2000, +0.1000] (across zero).")
 

@@ -222,9 +222,11 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
 
     # The report's text states the measured numbers, as computed from the metrics.
     texts = json.loads((built / "results/figures/report.json").read_text())
+    answers = {answer["study"]: answer for answer in texts["answers"]}
+    assert list(answers) == ["smoke", "smoke_sizes"]  # in the order of params.yaml
     for number in report_numbers(summary):
         assert number in texts["captions"]["smoke"]
-        assert number in [row["test_accuracy"] for row in texts["answers"]["smoke"]["table"]]
+        assert number in [row["test_accuracy"] for row in answers["smoke"]["table"]]
     [compared_test, _] = texts["notebook_comparison"]
     assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "notebook": "0.0000",
                              "ours": fmt(summary["runs"]["small"]["test_accuracy"])}
@@ -236,7 +238,7 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     assert pair["mean"] == pytest.approx((accuracy["larger"][0] - accuracy["small"][0]
                                           + accuracy["larger"][1] - accuracy["small"][1]) / 2)
     assert shown["comparisons"]["smoke"]["larger_vs_small"]["mean"] == pair["mean"]
-    assert f"{fmt_diff(pair)} against small" in [row["paired"] for row in texts["answers"]["smoke"]["table"]]
+    assert f"{fmt_diff(pair)} against small" in [row["paired"] for row in answers["smoke"]["table"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
     html = (built / "results/report.html").read_text()
     for number in [*report_numbers(summary), fmt_diff(pair)]:

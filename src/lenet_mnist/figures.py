@@ -119,14 +119,14 @@ def data_size(params, summary, spec, out_dir, study):
     """Test accuracy against training images, a line per curve and a panel per model."""
     table = size_table(params, summary, spec)
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), sharey=True, squeeze=False)
+    # A y-scale per panel: a model near 99% and one near 85% would leave the first one flat.
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
     colors = dict(zip(dict.fromkeys(table["curve"]), sns.color_palette(n_colors=table["curve"].nunique())))
     for ax, model in zip(axes.flat, models):
         for curve, group in table[table["model"] == model].groupby("curve", sort=False):
-            ax.plot(group["n_train"], group["test_accuracy"], marker="o", color=colors[curve], label=curve)
-            if group["ci95_low"].notna().all():
-                ax.fill_between(group["n_train"], group["ci95_low"], group["ci95_high"], alpha=0.2,
-                                color=colors[curve])
+            mean = group["test_accuracy"]
+            bars = None if group["ci95_low"].isna().any() else [mean - group["ci95_low"], group["ci95_high"] - mean]
+            ax.errorbar(group["n_train"], mean, yerr=bars, marker="o", capsize=3, color=colors[curve], label=curve)
         ax.set(xlabel="training images", ylabel="test accuracy", title=model)
         ax.legend(fontsize=8)
     fig.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
@@ -198,19 +198,25 @@ def describe_pairs(group):
     if len(group) == 1:
         [c] = group
         return f"{c['run']} differs by {fmt_diff(c)} ({sign(c)})"
-    counts = {side: sum(sign(c) == side for c in group) for side in ("above zero", "below zero", "across zero")}
-    means = [c["mean"] for c in group]
-    return (f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(f"{n} {side}" for side, n in
-                                                                            counts.items() if n)
-            + f" (mean differences {min(means):+.4f} to {max(means):+.4f})")
+    sides = {side: [c for c in group if sign(c) == side] for side in ("above zero", "below zero", "across zero")}
+    named = {"above zero", "below zero"}  # the runs whose difference the interval shows, by name
+    return f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(
+        f"{len(cs)} {side}" + (" (" + ", ".join(f"{c['run']} {c['mean']:+.4f}" for c in cs) + ")"
+                               if side in named else "")
+        for side, cs in sides.items() if cs)
+
+
+def pair_stats(summary, study, spec):
+    """The study's comparisons by (run, reference), in the order of its pairs in params.yaml."""
+    found = summary["comparisons"].get(study, {})
+    return {(run, reference): found[f"{run}_vs_{reference}"] for run, reference in spec.get("pairs", [])}
 
 
 def study_answer(params, summary, study, spec):
     """A sentence or two, from the metrics: the best run of a learning-curve study, or the ends of
     each curve of a data-size study without pairs; each difference the study splits in two; and the
     other pairs, by what they are compared with (the reference's model, optimizer and policy)."""
-    comparisons = summary["comparisons"].get(study, {}).values()
-    stat = {(c["run"], c["reference"]): c for c in comparisons}
+    stat = pair_stats(summary, study, spec)
     sentences = []
     if spec["figure"] == "learning_curves":
         runs = summary["runs"]
@@ -245,7 +251,7 @@ def study_answer(params, summary, study, spec):
 
 def study_table(params, summary, study, spec):
     """A row per run of the study: its updates, test accuracy, speed, and its paired differences."""
-    comparisons = summary["comparisons"].get(study, {}).values()
+    comparisons = pair_stats(summary, study, spec).values()
     rows = []
     for run in spec["runs"]:
         stats = summary["runs"][run]
@@ -277,7 +283,7 @@ def notebook_comparison(params, summary, history_dir):
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     summary = json.loads(summary_path.read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    captions, answers, curves, sizes = {}, {}, [], []
+    captions, answers, curves, sizes = {}, [], [], []  # answers: a list, in the order of params.yaml
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":
             curves.append(learning_curves(params, spec["runs"], history_dir, out_dir, study))
@@ -285,8 +291,9 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
         else:
             sizes.append(data_size(params, summary, spec, out_dir, study))
             captions[study] = describe_sizes(sizes[-1])
-        answers[study] = {"question": spec["question"], "answer": study_answer(params, summary, study, spec),
-                          "table": study_table(params, summary, study, spec)}
+        answers.append({"study": study, "question": spec["question"],
+                        "answer": study_answer(params, summary, study, spec),
+                        "table": study_table(params, summary, study, spec)})
     # The data behind the study figures, a row per study, run and epoch or size, for `dvc plots`.
     for name, frames in (("curves", curves), ("sizes", sizes)):
         if frames:

@@ -27,8 +27,10 @@ def tool(*args, cwd=None):
     bin_dir = Path(sys.executable).parent
     done = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
-        detail = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
-        raise LenetError(f"{' '.join(args[:2])}: {detail[-1]}")
+        lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
+        # DVC's own error line, not the hints that follow it.
+        detail = next((line for line in lines if line.startswith("ERROR")), lines[-1])
+        raise LenetError(f"{' '.join(args[:2])}: {detail}")
     return done.stdout
 
 
@@ -68,7 +70,7 @@ def lock(built):
     times = file_times(out for name in names for out in stages[name])
     # Naming the stages makes DVC resolve each one anew (minutes for the default study); when the
     # run built them all, as `snakemake` with its default target does, name none.
-    tool("dvc", "commit", "--force", "--quiet", *([] if len(names) == len(stages) else names))
+    tool("dvc", "commit", "--force", *([] if len(names) == len(stages) else names))
     # DVC copies each file into its cache and rewrites it in place, and Snakemake would take the new
     # times for new content. (A hardlinked cache keeps times but gives outputs with equal content,
     # such as the training sets of runs that differ only in their model, one shared time.)
