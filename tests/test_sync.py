@@ -1,6 +1,9 @@
 import os
 
-from lenet_mnist.sync import built_stages, file_times
+import pytest
+
+from lenet_mnist.errors import LenetError
+from lenet_mnist.sync import built_stages, file_times, tool
 
 
 def test_a_stage_is_locked_only_when_the_run_built_all_its_outputs():
@@ -18,3 +21,8 @@ def test_file_times_reach_into_directories(tmp_path):
         os.utime(tmp_path / name, ns=(1, 7))
     assert file_times([tmp_path / "dir", tmp_path / "c"]) == {
         tmp_path / "dir/a": 7, tmp_path / "dir/sub/b": 7, tmp_path / "c": 7}
+
+
+def test_a_failed_tool_is_named_with_its_own_error_line(tmp_path):
+    with pytest.raises(LenetError, match=r"^dvc commit: ERROR: you are not inside of a DVC repository"):
+        tool("dvc", "commit", "--force", cwd=tmp_path)
