@@ -5,8 +5,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -367,3 +370,117 @@ def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache
         "touch: error: dvc status: split, train@larger, train@small differ "
         "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
     assert "\n" not in done.stderr.strip()
+
+
+# The DVC cache on a real S3 server: SeaweedFS's `weed mini` from its PyPI wheel, on 127.0.0.1.
+S3_PORT, BUCKET = 8333, "lenet-mnist"
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 server with one identity, bound to 127.0.0.1 and stopped by its PID."""
+    import secrets
+
+    import botocore.session
+
+    root = tmp_path_factory.mktemp("s3")
+    key, secret = f"lenet{secrets.token_hex(4)}", secrets.token_hex(16)
+    (root / "s3.json").write_text(json.dumps({"identities": [
+        {"name": "lenet", "credentials": [{"accessKey": key, "secretKey": secret}],
+         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    (root / "data").mkdir()
+    server = subprocess.Popen(
+        [str(BIN / "weed"), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         f"-s3.port={S3_PORT}", f"-s3.config={root / 's3.json'}", f"-bucket={BUCKET}", "-admin.ui=false"],
+        stdout=open(root / "weed.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{S3_PORT}"
+    client = botocore.session.get_session().create_client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1")
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # ready when the bucket answers to these credentials
+            assert server.poll() is None, (root / "weed.log").read_text()[-2000:]
+            try:
+                client.head_bucket(Bucket=BUCKET)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the S3 server was not ready within 90 s"
+                time.sleep(0.5)
+        yield {"endpoint": endpoint, "key": key, "secret": secret}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def use_s3_remote(repo, server, secret=None):
+    """The remote in .dvc/config (committed), its credentials in .dvc/config.local (not)."""
+    run(["dvc", "remote", "add", "--force", "--default", "store", f"s3://{BUCKET}/cache"], repo)
+    run(["dvc", "remote", "modify", "store", "endpointurl", server["endpoint"]], repo)
+    run(["dvc", "remote", "modify", "--local", "store", "access_key_id", server["key"]], repo)
+    run(["dvc", "remote", "modify", "--local", "store", "secret_access_key", secret or server["secret"]], repo)
+
+
+def snapshot(repo):
+    """Every file of the working tree and DVC's cache, by path, with its bytes' digest."""
+    return {str(path.relative_to(repo)): digest_of(path) for path in sorted(repo.rglob("*"))
+            if path.is_file() and ".git" not in path.relative_to(repo).parts[:1] and "tmp" not in path.parts}
+
+
+def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_path, wheel_cache):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    use_s3_remote(built_copy, s3_server)
+    commit_all(built_copy, "an S3 remote")
+    tracked = run(["git", "ls-files"], built_copy).stdout.split()
+    assert ".dvc/config.local" not in tracked
+    assert not any(s3_server["secret"] in (built_copy / name).read_text(errors="ignore") for name in tracked)
+    run(["dvc", "push"], built_copy, env)
+    assert "in sync" in run(["dvc", "status", "--cloud"], built_copy, env).stdout
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(built_copy), str(clone)], tmp_path)
+    use_s3_remote(clone, s3_server)
+    run(["dvc", "pull"], clone, env)
+    run(["lenet-mnist", "touch"], clone, env)
+    assert up_to_date(clone, env)
+    again = tmp_path / "again"  # the same in one command
+    run(["git", "clone", "-q", str(built_copy), str(again)], tmp_path)
+    use_s3_remote(again, s3_server)
+    run(["lenet-mnist", "pull"], again, env)
+    assert up_to_date(again, env)
+    outputs = [path.relative_to(built_copy) for top in ("data", "models", "results")
+               for path in (built_copy / top).rglob("*") if path.is_file() and path.name != ".snakemake_timestamp"]
+    assert any(str(path).endswith(".pt") for path in outputs)
+    for restored in (clone, again):
+        assert [path for path in outputs if (restored / path).read_bytes() != (built_copy / path).read_bytes()] == []
+
+    # A local-only change: dvc status --cloud names what the remote lacks.
+    params = yaml.safe_load((built_copy / "params.yaml").read_text())
+    params["runs"]["small"]["epochs"] = 2
+    write_params(built_copy, params)
+    run(["dvc", "repro"], built_copy, env)
+    missing = json.loads(run(["dvc", "status", "--cloud", "--json"], built_copy, env).stdout)
+    assert "models/small" in missing and set(missing.values()) == {"new"}
+
+
+@pytest.mark.parametrize("fault", ["wrong credentials", "server down"])
+def test_a_failed_push_or_pull_is_one_line_and_changes_nothing(built_copy, s3_server, fault, wheel_cache):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    if fault == "wrong credentials":
+        use_s3_remote(built_copy, s3_server, secret="not" + s3_server["secret"])
+    else:
+        with socket.socket() as s:  # a port that nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        use_s3_remote(built_copy, {**s3_server, "endpoint": f"http://127.0.0.1:{port}"})
+    before = snapshot(built_copy)
+    cause = "Forbidden" if fault == "wrong credentials" else "Could not connect to the endpoint URL"
+    for command in ("push", "pull"):
+        done = run(["lenet-mnist", command], built_copy, env, check=False)
+        assert done.returncode == 1 and done.stdout == "", done.stderr
+        [line] = done.stderr.splitlines()
+        assert f" lenet_mnist: {command}: error: dvc {command}: ERROR: " in line and cause in line, line
+    assert snapshot(built_copy) == before

@@ -1,5 +1,5 @@
 """`lenet-mnist <stage>`: one subcommand per pipeline stage, called alike by Snakemake and DVC, and
-`lock` and `touch`, which keep the two in agreement (sync.py)."""
+`lock`, `touch`, `push` and `pull`, which keep the two in agreement (sync.py)."""
 
 import argparse
 import logging
@@ -109,6 +109,18 @@ def run_touch(params, args):
     touch()
 
 
+def run_push(params, args):
+    from lenet_mnist.sync import push
+
+    push(args.remote)
+
+
+def run_pull(params, args):
+    from lenet_mnist.sync import pull
+
+    pull(args.remote)
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
@@ -204,6 +216,10 @@ def build_parser():
     sub.add_argument("outputs", nargs="+", help="the run's output files (the Snakefile's onsuccess passes them)")
 
     stage("touch", run_touch, "after dvc pull, checkout or repro: mark DVC's outputs up to date for Snakemake")
+    for name, function, what in (("push", run_push, "dvc push: the cache to a remote"),
+                                 ("pull", run_pull, "dvc pull, then touch: outputs from a remote, up to date for both")):
+        sub = stage(name, function, what + "; a failure in one line")
+        sub.add_argument("--remote", help="a remote of .dvc/config (default: the default remote)")
     return parser
 
 

@@ -7,7 +7,9 @@ in .snakemake/. Each tool's runs must be made known to the other:
   outputs a Snakemake run built or found up to date, keeping the files' times;
 - `lenet-mnist touch`, after DVC wrote outputs (`dvc pull`, `dvc checkout`, `dvc repro`), checks
   that they are those of dvc.lock and runs `snakemake --touch`: the times then follow the
-  pipeline's order, which a checkout does not keep, and Snakemake records the current params.
+  pipeline's order, which a checkout does not keep, and Snakemake records the current params;
+- `lenet-mnist push` and `pull` are `dvc push` and `dvc pull` (then `touch`) with a failure told in
+  one line: DVC's own first error, such as a remote that refuses the credentials or does not answer.
 """
 
 import json
@@ -88,3 +90,14 @@ def touch():
     # Every job, so that Snakemake records the params of each and later edits rerun what they touch.
     tool("snakemake", "--touch", "--forceall", "--cores", "1", "--no-hooks", "--quiet")
     log.info("dvc status is clean; Snakemake's file times and records now follow dvc.lock")
+
+
+def push(remote=None):
+    done = tool("dvc", "push", *(["--remote", remote] if remote else []))
+    log.info("dvc push: %s", (done.strip().splitlines() or ["nothing to push"])[-1])
+
+
+def pull(remote=None):
+    done = tool("dvc", "pull", *(["--remote", remote] if remote else []))
+    log.info("dvc pull: %s", (done.strip().splitlines() or ["nothing to pull"])[-1])
+    touch()
