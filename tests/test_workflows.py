@@ -486,3 +486,30 @@ def test_a_failed_push_or_pull_is_one_line_and_changes_nothing(built_copy, s3_se
         [line] = done.stderr.splitlines()
         assert f" lenet_mnist: {command}: error: dvc {command}: ERROR: " in line and cause in line, line
     assert snapshot(built_copy) == before
+
+
+def test_queued_experiments_run_side_by_side(built_copy, wheel_cache):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both finish, with their own metrics."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    rates = {"adam_2": 0.002, "adam_3": 0.003}
+    for name, lr in rates.items():
+        run(["dvc", "exp", "run", "--queue", "-S", f"optimizers.adam.lr={lr}", "-n", name], built_copy, env)
+    try:
+        assert "Started '2' new experiments task queue workers" in run(
+            ["dvc", "queue", "start", "-j", "2"], built_copy, env).stdout
+        deadline = time.monotonic() + 300
+        while re.search(r"\b(Queued|Running)\b", status := run(["dvc", "queue", "status"], built_copy, env).stdout):
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+        assert all(re.search(rf"{name}\s+\S+ \S+\s+Success", status) for name in rates), status
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], built_copy, env, check=False)
+    [_, baseline] = json.loads(run(["dvc", "exp", "show", "--json"], built_copy, env).stdout)
+    shown = {e["name"]: e["revs"][0]["data"] for e in baseline["experiments"]}
+    assert set(shown) == set(rates)
+    accuracy = {name: data["metrics"]["results/metrics.json"]["data"]["runs"]["larger"]["test_accuracy"]["mean"]
+                for name, data in shown.items()}
+    for name, lr in rates.items():
+        assert shown[name]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == lr
+    main = json.loads((built_copy / "results/metrics.json").read_text())["runs"]["larger"]["test_accuracy"]["mean"]
+    assert len({main, *accuracy.values()}) == 3  # each learning rate trained its own model
