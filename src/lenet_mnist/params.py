@@ -79,19 +79,18 @@ def _check_references(params):
                 raise ValueError(f"studies.{study}.runs.{i}: {run!r} is not one of runs "
                                  f"(allowed: {', '.join(params['runs'])})")
         allowed = f"(allowed: {', '.join(spec['runs'])})"
-        for i, pair in enumerate(spec.get("pairs", [])):
-            for j, run in enumerate(pair):
+        # Pairs and curves name runs of their study: [(key, runs it lists)].
+        listed = [(f"pairs.{i}", pair) for i, pair in enumerate(spec.get("pairs", []))]
+        listed += [(f"curves.{curve}", runs) for curve, runs in spec.get("curves", {}).items()]
+        for key, runs in listed:
+            for i, run in enumerate(runs):
                 if run not in spec["runs"]:
-                    raise ValueError(f"studies.{study}.pairs.{i}.{j}: {run!r} is not one of the study's runs {allowed}")
+                    raise ValueError(f"studies.{study}.{key}.{i}: {run!r} is not one of the study's runs {allowed}")
+        for i, pair in enumerate(spec.get("pairs", [])):
             if pair[0] == pair[1]:
                 raise ValueError(f"studies.{study}.pairs.{i}: {pair[0]!r} compared with itself")
         if "curves" in spec and spec["figure"] != "data_size":
             raise ValueError(f"studies.{study}.curves: only a data_size figure draws curves")
-        for curve, runs in spec.get("curves", {}).items():
-            for i, run in enumerate(runs):
-                if run not in spec["runs"]:
-                    raise ValueError(f"studies.{study}.curves.{curve}.{i}: {run!r} is not one of the study's runs "
-                                     f"{allowed}")
         for run in spec.get("notebook_reported", {}):
             if run not in spec["runs"]:
                 raise ValueError(f"studies.{study}.notebook_reported.{run}: not one of the study's runs {allowed}")

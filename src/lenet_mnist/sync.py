@@ -92,12 +92,16 @@ def touch():
     log.info("dvc status is clean; Snakemake's file times and records now follow dvc.lock")
 
 
+def transfer(command, remote=None):
+    """`dvc push` or `dvc pull`, its last line logged; a failure raises one line (tool)."""
+    done = tool("dvc", command, *(["--remote", remote] if remote else []))
+    log.info("dvc %s: %s", command, (done.strip().splitlines() or ["nothing to transfer"])[-1])
+
+
 def push(remote=None):
-    done = tool("dvc", "push", *(["--remote", remote] if remote else []))
-    log.info("dvc push: %s", (done.strip().splitlines() or ["nothing to push"])[-1])
+    transfer("push", remote)
 
 
 def pull(remote=None):
-    done = tool("dvc", "pull", *(["--remote", remote] if remote else []))
-    log.info("dvc pull: %s", (done.strip().splitlines() or ["nothing to pull"])[-1])
+    transfer("pull", remote)
     touch()
