@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test bench bench-study lock clean
+.PHONY: setup run test test-cluster bench bench-study lock clean
 
 setup: $(INSTALLED)
 
@@ -16,11 +16,16 @@ $(INSTALLED): requirements.lock pyproject.toml
 	touch $@
 
 run: setup
-	snakemake --cores 4 --workflow-profile workflow/profiles/default
+	snakemake --cores 4
 	snakemake --report results/report.html
 
 test: setup
 	python -m pytest
+
+# The smoke study through workflow/profiles/slurm on a one-node SLURM that the tests start on this
+# machine and stop, pass or fail (root, Debian: tests/cluster/slurm.sh installs what is missing).
+test-cluster: setup
+	python -m pytest -m cluster
 
 # Our training loop against the notebook's, on this machine; the raw data first, if missing.
 bench: setup
@@ -32,7 +37,7 @@ bench: setup
 # Snakemake's benchmark files.
 bench-study: setup
 	rm -rf benchmarks/snakemake
-	start=$$(date +%s.%N) && snakemake --cores 4 --forceall --workflow-profile workflow/profiles/default \
+	start=$$(date +%s.%N) && snakemake --cores 4 --forceall \
 	  && lenet-mnist bench-study --benchmarks benchmarks/snakemake --out benchmarks/study.json \
 	  --wall-s $$(python -c "import sys, time; print(time.time() - float(sys.argv[1]))" $$start)
 

@@ -43,13 +43,14 @@ def write_params(repo, params):
 
 
 def snakemake_jobs(repo, *args, cores=4):
-    """(rule, wildcards, command, outputs, logs and benchmark files, cores held) of each job of a
-    dry run."""
+    """(rule, wildcards, command, outputs, logs and benchmark files, cores held, resources) of each
+    job of a dry run."""
     out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", str(cores), *args], repo)
     jobs, job = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": [], "threads": 1}
+            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": [], "threads": 1,
+                   "resources": {}}
             jobs.append(job)
         elif job and (m := re.match(r"^\s+threads: (\d+)$", line)):  # printed when more than 1
             job["threads"] = int(m[1])
@@ -57,6 +58,8 @@ def snakemake_jobs(repo, *args, cores=4):
             job["outputs"] = frozenset(m[1].split(", "))
         elif job and (m := re.match(r"^\s+(?:log|benchmark): (.*)$", line)):
             job["side"] += m[1].split(", ")
+        elif job and (m := re.match(r"^\s+resources: (.*)$", line)):
+            job["resources"] = dict(pair.split("=", 1) for pair in m[1].split(", "))
         elif job and (m := re.match(r"^\s+wildcards: (.*)$", line)):
             job["wildcards"] = m[1]
         elif job and line.startswith("Shell command: "):
@@ -123,6 +126,23 @@ def test_training_jobs_side_by_side_never_run_more_threads_than_the_cpus(repo_co
     side_by_side = cores // held.pop()
     assert side_by_side * threads <= max(cpus, threads)
     assert side_by_side >= min(cores, cpus) // threads  # and no fewer than the CPUs can take
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_every_job_declares_what_a_cluster_scheduler_needs(repo_copy, device):
+    """Memory, time and CPUs on every job (from benchmarks/study.json), a GPU on training jobs
+    where the params train on CUDA; a longer run asks for more time."""
+    params = use_params(repo_copy, SMOKE_PARAMS)
+    params["compute"]["device"] = device
+    params["runs"]["longer"] = {**params["runs"]["larger"], "epochs": 2000}
+    write_params(repo_copy, params)
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    for job in jobs:
+        assert int(job["resources"]["mem_mb"]) >= 256 and int(job["resources"]["runtime"]) >= 5, job
+        assert job["resources"]["cpus_per_task"] == str(params["compute"]["threads"] if job["rule"] == "train" else 1)
+    train = {job["wildcards"]: job["resources"] for job in jobs if job["rule"] == "train"}
+    assert {resources["gpu"] for resources in train.values()} == {"1" if device == "cuda" else "0"}
+    assert int(train["run=longer"]["runtime"]) > int(train["run=larger"]["runtime"])
 
 
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):

@@ -51,7 +51,7 @@ from lenet_mnist.files import write_json
 from lenet_mnist.model import build_model, lenet
 from lenet_mnist.params import load_params, trained_models
 from lenet_mnist.stacked import StackedLinear, stack
-from lenet_mnist.subsample import subset_size
+from lenet_mnist.subsample import run_size
 from lenet_mnist.sync import tool
 from lenet_mnist.train import resolve_device, train_epoch
 
@@ -314,9 +314,7 @@ def bench_study(params, benchmark_dir, wall_s, out_path):
     table = pd.DataFrame(rows).groupby("rule", sort=False).agg(
         jobs=("s", "size"), total_s=("s", "sum"), median_s=("s", "median"), max_s=("s", "max"),
         cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
-    n_train = 60_000 - params["split"]["val_size"]
-    samples = sum(params["runs"][run]["epochs"] * subset_size(params["runs"][run]["fraction"], n_train)
-                  for run, _ in trained_models(params))
+    samples = sum(params["runs"][run]["epochs"] * run_size(params, run) for run, _ in trained_models(params))
     study = {"machine": machine(torch.device("cpu"), params["compute"]["threads"]),
              "when": datetime.now(timezone.utc).isoformat(), "wall_s": wall_s, "training_samples": samples,
              "training_samples_per_s": samples / wall_s, "rules": table.round(2).to_dict(orient="index")}

@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lenet_mnist.files import atomic_path, write_json  # noqa: E402
 from lenet_mnist.plot import long_history  # noqa: E402
-from lenet_mnist.subsample import subset_size  # noqa: E402
+from lenet_mnist.subsample import run_size  # noqa: E402
 from lenet_mnist.summarize import mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,10 @@ def learning_curves(params, runs, history_dir, out_dir, study):
     return means.assign(study=study)
 
 
-def n_train(params, run):
-    return subset_size(params["runs"][run]["fraction"], 60_000 - params["split"]["val_size"])
-
-
 def sgd_steps(params, run):
     """The updates a run makes: its epochs times its batches per epoch (the last one partial)."""
     spec = params["runs"][run]
-    return spec["epochs"] * -(-n_train(params, run) // spec["batch_size"])
+    return spec["epochs"] * -(-run_size(params, run) // spec["batch_size"])
 
 
 def curves_of(params, spec):
@@ -110,7 +106,7 @@ def size_table(params, summary, spec):
         stat = summary["runs"][run]["test_accuracy"]
         rows.append({"curve": curve, "run": run, "model": params["runs"][run]["model"],
                      "policy": params["runs"][run]["policy"], "fraction": params["runs"][run]["fraction"],
-                     "n_train": n_train(params, run), "sgd_steps": sgd_steps(params, run),
+                     "n_train": run_size(params, run), "sgd_steps": sgd_steps(params, run),
                      "test_accuracy": stat["mean"], "ci95_low": stat["ci95_low"], "ci95_high": stat["ci95_high"]})
     return pd.DataFrame(rows).sort_values(["curve", "n_train"], kind="stable")
 

@@ -14,6 +14,8 @@ from lenet_mnist.errors import LenetError
 
 log = logging.getLogger(__name__)
 
+MNIST_TRAIN_IMAGES = 60_000
+
 
 def stratified_order(labels, seed):
     """An order of positions whose every prefix is stratified by class.
@@ -32,6 +34,11 @@ def stratified_order(labels, seed):
 
 def subset_size(fraction, n):
     return math.floor(fraction * n + 0.5)
+
+
+def run_size(params, run):
+    """The images a run trains on: its fraction of what the split leaves of MNIST's training set."""
+    return subset_size(params["runs"][run]["fraction"], MNIST_TRAIN_IMAGES - params["split"]["val_size"])
 
 
 def check_stratified(chosen_labels, all_labels):

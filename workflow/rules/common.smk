@@ -1,10 +1,12 @@
 # Helpers shared by the rules: params.yaml, validated once before any job runs.
 
 import json
+import math
 import os
 import sys
 
 from lenet_mnist.params import ParamsError, load_params
+from lenet_mnist.subsample import run_size
 
 try:
     PARAMS = load_params("params.yaml")
@@ -32,14 +34,43 @@ RAW = "data/MNIST/raw"
 SPLIT = {"train": "data/split/train.npy", "val": "data/split/val.npy"}
 
 
-def train_job_cores():
-    """The Snakemake cores a training job holds: its torch threads, times how many times --cores
-    exceeds this machine's CPUs (`--cores 4` on 2 CPUs: 2). Training jobs side by side then never
-    run more threads than there are CPUs; time-sliced, four single-threaded jobs on two CPUs took
-    7% longer than two after two (`lenet-mnist train`, baseline)."""
+def train_job_cores(wildcards):
+    """The cores a training job holds: its torch threads. Run locally, times how many times
+    --cores exceeds this machine's CPUs (`--cores 4` on 2 CPUs: 2), so that training jobs side by
+    side never run more threads than there are CPUs (time-sliced jobs ran slower). On a cluster
+    each job gets CPUs of its own: there it holds its threads alone."""
     threads = PARAMS["compute"]["threads"]
+    if not workflow.local_exec:
+        return threads
     cores = workflow.resource_settings.cores or 1  # None where nothing runs (--report)
     return threads * max(1, cores // len(os.sched_getaffinity(0)))
+
+
+# What a job asks of a cluster's scheduler (workflow/profiles/slurm): the peak memory and time that
+# the last `make bench-study` measured for its rule (benchmarks/study.json), with headroom, more
+# for time, which a slower or busier node stretches; a training job's time in proportion to the
+# images it trains on.
+with open("benchmarks/study.json") as f:
+    MEASURED = json.load(f)
+MEMORY_HEADROOM = 2
+TIME_HEADROOM = 4
+MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
+
+
+def needs(rule, **overrides):
+    """A rule's resources: memory and time from its measurement, one CPU, unless overridden."""
+    measured = MEASURED["rules"][rule]
+    return {"mem_mb": 256 * math.ceil(MEMORY_HEADROOM * measured["max_rss_mb"] / 256),
+            "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * measured["max_s"] / 60)),
+            "cpus_per_task": 1, **overrides}
+
+
+def train_runtime(wildcards):
+    """Minutes: the run's training samples (its images times epochs times seeds) at the rate that
+    the measured study's training jobs reached, one job at a time."""
+    seconds_per_sample = MEASURED["rules"]["train"]["total_s"] / MEASURED["training_samples"]
+    samples = run_size(PARAMS, wildcards.run) * PARAMS["runs"][wildcards.run]["epochs"] * len(SEEDS)
+    return max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * samples * seconds_per_sample / 60))
 
 
 def train_priority(wildcards):

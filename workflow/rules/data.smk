@@ -8,6 +8,8 @@ rule download:
         directory(RAW),
     params:
         data=canonical(PARAMS["data"]),
+    resources:
+        **needs("download"),
     log:
         "logs/download.log",
     benchmark:
@@ -25,6 +27,8 @@ rule split:
         val=SPLIT["val"],
     params:
         split=canonical(PARAMS["split"]),
+    resources:
+        **needs("split"),
     log:
         "logs/split.log",
     benchmark:
@@ -42,6 +46,8 @@ rule subsample:
         "data/subsets/{fraction}.npy",
     params:
         seed=PARAMS["subsample"]["seed"],
+    resources:
+        **needs("subsample"),
     log:
         "logs/subsample/{fraction}.log",
     benchmark:

@@ -13,6 +13,8 @@ rule summarize:
         runs=RUNS,
         seeds=SEEDS,
         studies=canonical(PARAMS["studies"]),
+    resources:
+        **needs("summarize"),
     log:
         "logs/summarize.log",
     benchmark:
@@ -35,6 +37,8 @@ rule plot:
         ),
     params:
         seeds=SEEDS,
+    resources:
+        **needs("plot"),
     log:
         "logs/plot/{run}.log",
     benchmark:
@@ -61,6 +65,8 @@ rule figures:
         runs=canonical(PARAMS["runs"]),
         val_size=PARAMS["split"]["val_size"],
         seeds=SEEDS,
+    resources:
+        **needs("figures"),
     log:
         "logs/figures.log",
     benchmark:
@@ -83,6 +89,8 @@ rule derivations:
         ),
     params:
         derivations=canonical(PARAMS["derivations"]),
+    resources:
+        **needs("derivations"),
     log:
         "logs/derivations.log",
     benchmark:

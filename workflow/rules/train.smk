@@ -21,6 +21,8 @@ rule prepare:
     params:
         run=run_params,
         entries=run_entries,
+    resources:
+        **needs("prepare"),
     log:
         "logs/prepare/{run}.log",
     benchmark:
@@ -50,8 +52,11 @@ rule train:
         evaluate=canonical(PARAMS["evaluate"]),
         seeds=SEEDS,
         threads=PARAMS["compute"]["threads"],
-    threads: train_job_cores()
+    threads: train_job_cores
     priority: train_priority
+    resources:
+        **needs("train", runtime=train_runtime, cpus_per_task=PARAMS["compute"]["threads"],
+                gpu=int(PARAMS["compute"]["device"] == "cuda")),
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -74,6 +79,8 @@ rule evaluate:
     params:
         evaluate=canonical(PARAMS["evaluate"]),
         seeds=SEEDS,
+    resources:
+        **needs("evaluate"),
     log:
         "logs/evaluate/{run}.log",
     benchmark:

@@ -1,0 +1,140 @@
+"""The smoke study through Snakemake's SLURM executor and workflow/profiles/slurm, on a one-node SLURM
+that tests/cluster/slurm.sh starts on this machine (as root). `make test-cluster` runs these;
+`make test` leaves them out (marker `cluster`)."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
+from test_workflows import BIN, run, snakemake_jobs, up_to_date
+
+pytestmark = pytest.mark.cluster
+
+SLURM = ROOT / "tests" / "cluster" / "slurm.sh"
+PROFILE = ["--profile", "workflow/profiles/slurm",
+           "--slurm-init-seconds-before-status-checks", "5"]  # the plugin waits 40 s by default
+RUN_TIMEOUT_S = 900
+OUTPUTS = ("data", "models", "results")
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A one-node SLURM, started for these tests and stopped after them, pass or fail."""
+    try:
+        subprocess.run([SLURM, "start"], check=True, timeout=600)
+        yield
+    finally:
+        subprocess.run([SLURM, "stop"], check=True, timeout=120)
+
+
+def snakemake_bounded(repo, *args, env=None):
+    """snakemake in its own process group, bounded in time: past the limit it gets SIGINT, on which
+    the SLURM plugin cancels its jobs (on SIGTERM it only waits), then SIGKILL."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    proc = subprocess.Popen(["snakemake", *args], cwd=repo, env=env, text=True, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+        raise AssertionError(f"snakemake {' '.join(args)} ran past {RUN_TIMEOUT_S} s:\n{out[-4000:]}")
+    return proc.returncode, out
+
+
+def smoke_repo(path):
+    repo = copy_repo(path)
+    use_params(repo, SMOKE_PARAMS)
+    (repo / "dvc.lock").unlink()  # the default study's
+    commit_all(repo, "smoke params")
+    return repo
+
+
+def submitted(out):
+    """{SLURM job id: its log file} of each job that the plugin submitted."""
+    return {int(m[1]): m[2] for m in re.finditer(r"submitted with SLURM jobid (\d+) \(log: ([^)]+)\)", out)}
+
+
+def slurm_jobs():
+    """{job id: (state, CPUs, memory, time limit, comment)} of every job that squeue still shows."""
+    out = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%T|%C|%m|%l|%k"], check=True,
+                         capture_output=True, text=True).stdout
+    return {int(fields[0]): fields[1:] for fields in (line.split("|") for line in out.splitlines())}
+
+
+def megabytes(memory):
+    """squeue's memory (1024M, 1G) in MB."""
+    return round(float(memory[:-1]) * {"M": 1, "G": 1024, "T": 1024 ** 2}[memory[-1]])
+
+
+def outputs(repo):
+    """Every file the pipeline wrote, by path, with its bytes (not Snakemake's markers or the report)."""
+    return {str(path.relative_to(repo)): path.read_bytes() for top in OUTPUTS for path in sorted((repo / top).rglob("*"))
+            if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")}
+
+
+@pytest.fixture(scope="module")
+def through_slurm(slurm, tmp_path_factory, wheel_cache):
+    """The smoke study built by `snakemake --profile workflow/profiles/slurm`: (repo, its output)."""
+    repo = smoke_repo(tmp_path_factory.mktemp("slurm") / "repo")
+    planned = snakemake_jobs(repo)  # what a dry run plans, with each job's resources
+    rc, out = snakemake_bounded(repo, *PROFILE, env={"LENET_MNIST_CACHE": str(wheel_cache)})
+    assert rc == 0, out[-4000:]
+    return repo, out, planned
+
+
+def test_every_job_goes_through_slurm_and_completes(through_slurm):
+    repo, out, planned = through_slurm
+    jobs = submitted(out)
+    assert len(jobs) == len(planned)  # every job of the DAG, rule all (no command) aside
+    seen = slurm_jobs()
+    assert {job: seen[job][0] for job in jobs} == {job: "COMPLETED" for job in jobs}
+    # Each job asked for what its rule declares: one CPU per torch thread, the rule's memory and time.
+    declared = {f"rule_{job['rule']}" + (f"_wildcards_{job['wildcards'].split('=')[1]}" if job["wildcards"] else ""): job
+                for job in planned}
+    for job in jobs:
+        state, cpus, memory, limit, comment = seen[job]
+        want = {key: int(value) for key, value in declared[comment]["resources"].items() if value.isdigit()}
+        hours, minutes = divmod(want["runtime"], 60)
+        assert (int(cpus), megabytes(memory), limit) == (want["cpus_per_task"], want["mem_mb"],
+                                              f"{hours}:{minutes:02d}:00" if hours else f"{minutes}:00"), comment
+
+
+def test_slurm_writes_the_bytes_of_a_local_run(through_slurm, tmp_path, wheel_cache):
+    repo, _, _ = through_slurm
+    local = smoke_repo(tmp_path / "local")
+    run(["snakemake", "--cores", "2"], local, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    built, expected = outputs(repo), outputs(local)
+    assert any(name.endswith(".pt") for name in built)
+    assert sorted(built) == sorted(expected)
+    assert [name for name in built if built[name] != expected[name]] == []
+    # The onsuccess handler ran on the submitting machine and locked every stage for DVC.
+    assert up_to_date(repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
+
+
+def test_a_failing_job_fails_the_run_and_names_its_log(through_slurm, tmp_path, wheel_cache):
+    repo = shutil.copytree(through_slurm[0], tmp_path / "repo", symlinks=True)
+    trainset = repo / "data/runs/small/train.npz"
+    trainset.write_bytes(b"not an npz")  # newer than the checkpoints: train reruns, and fails
+    time.sleep(1)
+    rc, out = snakemake_bounded(repo, *PROFILE, env={"LENET_MNIST_CACHE": str(wheel_cache)})
+    assert rc != 0
+    assert "Error in rule train" in out
+    [job] = submitted(out)
+    assert slurm_jobs()[job][0] == "FAILED"
+    log = submitted(out)[job]
+    assert log in out.split("Error in rule train", 1)[1]  # the error names the SLURM log
+    assert "data/runs/small/train.npz" in open(log).read()  # which holds the job's own error
+    assert "logs/train/small.log" in out
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout)  # nothing was locked as done
