@@ -27,8 +27,22 @@ rule all:
         "results/derivations",
 
 
+onstart:
+    # DVC's lock of this checkout, held while the jobs run: `dvc repro` refuses meanwhile, and this
+    # run refuses while a dvc command holds it (sync.py).
+    try:
+        DVC_LOCK_HELD.append(hold_dvc_lock())
+    except LenetError as e:
+        sys.exit(f"lenet-mnist: error: {e}")
+
+
 onsuccess:
     # Every job of this run's DAG is now up to date: record the matching stages in dvc.lock, so that
     # `dvc status` agrees (sync.py). A failure here fails the run.
+    release_dvc_lock()
     built = sorted({str(f) for job in workflow.dag.jobs for f in job.output})
     shell("lenet-mnist lock --log logs/lock.log " + " ".join(map(shlex.quote, built)))
+
+
+onerror:
+    release_dvc_lock()

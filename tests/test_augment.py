@@ -14,7 +14,7 @@ from lenet_mnist.subsample import subsample
 def policy(**settings):
     """A policy with the schema's defaults filled in, as load_params gives it."""
     filled = dict(settings)
-    Validator(SCHEMA["$defs"]["policy"]).validate(filled)
+    Validator({**SCHEMA["$defs"]["policy"], "$defs": SCHEMA["$defs"]}).validate(filled)  # its seed refers to $defs
     return filled
 
 

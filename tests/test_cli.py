@@ -1,9 +1,21 @@
+import os
+import shlex
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from conftest import SMOKE_PARAMS
+from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.cli import main
+from lenet_mnist.idx import encode_idx, read_idx
+from lenet_mnist.model import build_model
+
+LENET = {"activation": "sigmoid", "pool": "avg", "batchnorm": "none", "init": "default"}
 
 
 @pytest.fixture
@@ -56,3 +68,104 @@ def test_a_truncated_raw_file_is_named(workdir, raw_dir, capsys):
     labels.write_bytes(labels.read_bytes()[:-10])
     line = one_error(capsys, ["split", "--raw", str(raw_dir), "--train", "t.npy", "--val", "v.npy"])
     assert f"{labels}: 290 data bytes, but dimensions (300,) need 300" in line
+
+
+def nothing_in(directory):
+    """No file or staging directory (a parent directory may have been made)."""
+    return not directory.exists() or not any(directory.iterdir())
+
+
+def split_args(raw):
+    return ["split", "--raw", str(raw), "--train", "out/t.npy", "--val", "out/v.npy"]
+
+
+def derivations_args(raw):  # a stage that reads the test images and labels
+    return ["derivations", "--raw", str(raw), "--out-dir", "out/derivations"]
+
+
+def relabel(raw_dir, label):
+    """The test labels with one label changed, as a valid IDX file."""
+    path = raw_dir / "t10k-labels-idx1-ubyte"
+    labels = read_idx(path).copy()
+    labels[7] = label
+    path.write_bytes(encode_idx(labels))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda raw: shutil.rmtree(raw), "{raw}: no such directory (run the download stage first"),
+        (lambda raw: shutil.rmtree(raw) or raw.write_text("x"), "{raw}: not a directory (run the download stage"),
+        (lambda raw: (raw / "t10k-images-idx3-ubyte").unlink(), "{raw}/t10k-images-idx3-ubyte: no such file or directory"),
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").unlink() or (raw / "t10k-labels-idx1-ubyte").mkdir(),
+         "{raw}/t10k-labels-idx1-ubyte: is a directory"),
+        (lambda raw: relabel(raw, 10), "{raw}/t10k-labels-idx1-ubyte: label 10 at index 7 (allowed: 0 to 9)"),
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(99, np.uint8))),
+         "{raw}/t10k-images-idx3-ubyte: 100 images but 99 labels in t10k-labels-idx1-ubyte"),
+        (lambda raw: (raw / "t10k-images-idx3-ubyte").write_bytes(encode_idx(np.zeros((100, 28, 27), np.uint8))),
+         "{raw}/t10k-images-idx3-ubyte: images of shape (100, 28, 27), expected N x 28 x 28"),
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros((100, 1), np.uint8))),
+         "{raw}/t10k-labels-idx1-ubyte: labels of shape (100, 1), expected one dimension"),
+    ],
+    ids=["no raw dir", "raw is a file", "missing file", "directory for a file", "label 10", "counts differ",
+         "image shape", "labels shape"],
+)
+def test_raw_files_are_checked_for_what_the_stages_rely_on(workdir, raw_dir, capsys, damage, message):
+    damage(raw_dir)
+    line = one_error(capsys, derivations_args(raw_dir))
+    assert line.split(": error: ", 1)[1].startswith(message.format(raw=raw_dir))
+    assert nothing_in(workdir / "out")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_raw_file_is_named(workdir, raw_dir, capsys):
+    (raw_dir / "train-images-idx3-ubyte").chmod(0)
+    line = one_error(capsys, split_args(raw_dir))
+    assert line.endswith(f"{raw_dir}/train-images-idx3-ubyte: permission denied")
+
+
+def test_a_log_that_is_a_directory_is_one_line(workdir, raw_dir, capsys):
+    (workdir / "logs").mkdir()
+    assert main([*split_args(raw_dir), "--log", "logs"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("lenet-mnist split: error: --log ") and line.endswith("/logs: is a directory")
+    assert not (workdir / "out").exists()
+
+
+def write_checkpoints(directory, seeds=(0, 1), weights=None):
+    """Checkpoints of an untrained LeNet per seed, as train writes them; `weights` edits them."""
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = build_model(LENET)
+        if weights:
+            weights(model)
+        save_checkpoint(directory / f"{seed}.pt", model, LENET, {"seed": seed}, 1)
+
+
+def evaluate_args(raw, checkpoints, out):
+    return ["evaluate", "--raw", str(raw), "--checkpoints", str(checkpoints), "--out", str(out)]
+
+
+def test_evaluate_refuses_weights_that_are_not_finite(workdir, raw_dir, capsys):
+    write_checkpoints(workdir / "models", weights=lambda model: model[0].weight.data.view(-1)[3].fill_(float("nan")))
+    line = one_error(capsys, evaluate_args(raw_dir, workdir / "models", workdir / "out/metrics"))
+    assert line.endswith("models/0.pt: 0.weight holds weights that are not finite (the training diverged)")
+    assert nothing_in(workdir / "out")
+
+
+def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_path):
+    """A real full disk: a 64 KiB tmpfs, filled but for a few bytes, mounted in a user and mount
+    namespace of our own (no root needed where unprivileged user namespaces are allowed)."""
+    if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare: no user namespaces on this machine")
+    write_checkpoints(workdir / "models")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    lenet_mnist = Path(sys.executable).parent / "lenet-mnist"
+    script = (f"mount -t tmpfs -o size=64k tmpfs {disk} && head -c 64000 /dev/zero > {disk}/filler; "
+              f"{lenet_mnist} {shlex.join(evaluate_args(raw_dir, workdir / 'models', disk / 'metrics/run'))}; "
+              f"echo rc=$?; ls -A {disk}")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=workdir)
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].endswith(f"evaluate: error: {disk}/metrics/run/0.json: no space left on device")
+    assert done.stdout.split() == ["rc=1", "filler", "metrics"]  # and metrics/ holds no staging directory

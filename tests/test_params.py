@@ -38,6 +38,40 @@ def test_every_run_is_trained_once_per_seed(smoke, tmp_path):
     assert trained_models(load_params(write(tmp_path, smoke))) == [("small", 0), ("small", 1), ("larger", 0), ("larger", 1)]
 
 
+# Values that JSON Schema alone lets through, each a class of its own.
+SCHEMA_ALONE_WOULD_PASS = [
+    # NaN and infinity: every range keyword is false for NaN.
+    (lambda p: p["optimizers"]["sgd"].update(lr=float("nan")), "optimizers.sgd.lr: .nan is not a finite number"),
+    (lambda p: p["policies"]["shifted"].update(translate=float("nan")), "policies.shifted.translate: .nan is not"),
+    (lambda p: p["derivations"].update(rnn_weights=[0.9, float("inf")]), "derivations.rnn_weights.1: .inf is not"),
+    (lambda p: p["subsample"].update(fractions=[float("-inf"), 0.01]), "subsample.fractions.0: -.inf is not"),
+    # Whole-number floats where an integer is meant.
+    (lambda p: p["runs"]["small"].update(epochs=2.0), "runs.small.epochs: 2.0 is not an integer (write 2)"),
+    (lambda p: p["runs"]["small"].update(batch_size=64.0), "runs.small.batch_size: 64.0 is not an integer"),
+    (lambda p: p.update(seeds=[0.0]), "seeds.0: 0.0 is not an integer (write 0)"),
+    (lambda p: p["split"].update(val_size=10000.0), "split.val_size: 10000.0 is not an integer (write 10000)"),
+    (lambda p: p["compute"].update(threads=1.0), "compute.threads: 1.0 is not an integer (write 1)"),
+    (lambda p: p["runs"]["small"].update(epochs=True), "runs.small.epochs: True is not of type 'integer'"),
+    # Valid but useless or out of range.
+    (lambda p: p.update(seeds=[2 ** 70]), "seeds.0: 1180591620717411303424 is greater than the maximum of 4294967295"),
+    (lambda p: p["split"].update(seed=2 ** 32), "split.seed: 4294967296 is greater than the maximum"),
+    (lambda p: p["policies"]["shifted"].update(seed=-1), "policies.shifted.seed: -1 is less than the minimum of 0"),
+    (lambda p: p["subsample"].update(fractions=[0.001, 0.01]),
+     "subsample.fractions.0: 0.001 of the 50,000 training images is 50, fewer than 100"),
+    (lambda p: p["runs"]["small"].update(batch_size=1000),
+     "runs.small.batch_size: 1000 is more than the run's 250 training images"),
+    (lambda p: p["runs"]["small"].update(epochs=10 ** 6), "runs.small.epochs: 1000000 is greater than the maximum"),
+    (lambda p: p["compute"].update(threads=4096), "compute.threads: 4096 is greater than the maximum of 256"),
+    # Names are matched whole: "$" would let a final newline through into shell commands.
+    (lambda p: p["runs"].update({"small\n": {**p["runs"]["small"], "epochs": 3}}),
+     "runs.'small\\n': a name may hold only"),
+    # Scientific notation that YAML 1.1 reads as a string.
+    (lambda p: p["optimizers"]["adam"].update(lr="1e-3"),
+     "optimizers.adam.lr: '1e-3' is a string to YAML, not a number (write a decimal point and a signed "
+     "exponent, as in 1.0e-3)"),
+]
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
@@ -83,6 +117,7 @@ def test_every_run_is_trained_once_per_seed(smoke, tmp_path):
         (lambda p: p["optimizers"]["sgd"].update(schedule="step"),
          "optimizers.sgd.schedule: 'step' is not allowed (allowed: constant, cosine)"),
         (lambda p: p.pop("compute"), "top level: 'compute' is a required property"),
+        *SCHEMA_ALONE_WOULD_PASS,
     ],
 )
 def test_bad_params_give_one_line_naming_the_key(tmp_path, smoke, edit, message):
@@ -120,3 +155,41 @@ def test_unreadable_files_are_named(tmp_path):
     bad.write_text("runs: [unclosed\n")
     with pytest.raises(ParamsError, match="params.yaml: not valid YAML at line"):
         load_params(bad)
+
+
+def billion_laughs(levels=10):
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"seeds: [0]\nnote: caf\xe9\n", "not UTF-8 text (byte 0xe9 at offset 20)"),
+        (b"\xff\xfe" + "seeds: [0]".encode("utf-16-le"), "not UTF-8 text (byte 0xff at offset 0)"),
+        (("a: " + "[" * 5000 + "]" * 5000 + "\n").encode(), "nested deeper than 16 levels"),
+        (("a: " + "[" * 30 + "]" * 30 + "\n").encode(), "nested deeper than 16 levels"),
+        (billion_laughs().encode(), "more than 100,000 values once its aliases are expanded"),
+        (b"seeds: [0]\n---\nseeds: [1]\n", "not valid YAML"),
+        (b"", "expected a mapping of sections"),
+    ],
+)
+def test_a_params_file_that_is_no_sound_yaml_is_one_line(tmp_path, content, message):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
+
+
+def test_merge_keys_are_read_as_yaml_means_them(tmp_path, smoke):
+    """`<<: *anchor` copies a mapping's keys; the mapping's own keys win. Duplicate keys of its own
+    are still refused."""
+    text = SMOKE_PARAMS.read_text().replace("  sgd: {name: sgd, lr: 0.1}", "  sgd: &sgd {name: sgd, lr: 0.1}")
+    merged = text.replace("  adam: {name: adam, lr: 0.001}", "  adam: {<<: *sgd, name: adam, lr: 0.001}")
+    (tmp_path / "params.yaml").write_text(merged)
+    assert load_params(tmp_path / "params.yaml") == load_params(SMOKE_PARAMS)
+    (tmp_path / "params.yaml").write_text(merged.replace("name: adam, lr: 0.001}", "name: adam, lr: 0.001, lr: 0.1}"))
+    with pytest.raises(ParamsError, match="'lr' is given twice"):
+        load_params(tmp_path / "params.yaml")

@@ -392,6 +392,103 @@ def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache
     assert "\n" not in done.stderr.strip()
 
 
+def outputs_of(repo):
+    """Every output file by path, with its bytes' digest."""
+    return {str(path.relative_to(repo)): digest_of(path) for top in ("data", "models", "results")
+            for path in sorted((repo / top).rglob("*")) if path.is_file()}
+
+
+def test_dvc_repro_with_refused_params_leaves_every_output_in_place(built_copy, wheel_cache):
+    """DVC deletes a stage's outputs before its command runs, unless they persist (dvc.yaml)."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    before = outputs_of(built_copy)
+    params = yaml.safe_load((built_copy / "params.yaml").read_text())
+    params["optimizers"]["sgd"]["lr"] = float("nan")
+    write_params(built_copy, params)
+    done = run(["dvc", "repro"], built_copy, env, check=False)
+    assert done.returncode != 0
+    assert "optimizers.sgd.lr: .nan is not a finite number" in done.stdout + done.stderr
+    assert outputs_of(built_copy) == before
+    done = run(["snakemake", "--dry-run", "--cores", "1"], built_copy, env, check=False)
+    assert done.returncode != 0 and done.stderr.strip().endswith("optimizers.sgd.lr: .nan is not a finite number "
+                                                                 "(every number in params.yaml must be finite)")
+
+
+def dvc_lock_is_held(repo):
+    import zc.lockfile
+
+    try:
+        zc.lockfile.LockFile(str(repo / ".dvc/tmp/lock")).close()
+    except zc.lockfile.LockError:
+        return True
+    return False
+
+
+def start(cmd, repo, env):
+    return subprocess.Popen(cmd, cwd=repo, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(condition, what, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.2)
+
+
+def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    snakemake = start(["snakemake", "--cores", "1", "--forcerun", "train"], built_copy, env)
+    try:
+        wait_for(lambda: dvc_lock_is_held(built_copy), "snakemake holds DVC's lock")
+        done = run(["dvc", "repro"], built_copy, env, check=False)
+        assert done.returncode != 0 and done.stderr.strip().startswith("ERROR: Unable to acquire lock.")
+    finally:
+        out, _ = snakemake.communicate(timeout=300)
+    assert snakemake.returncode == 0, out
+    dvc = start(["dvc", "repro", "--force"], built_copy, env)
+    try:
+        wait_for(lambda: dvc_lock_is_held(built_copy), "dvc repro holds its lock")
+        refused = []
+        while dvc.poll() is None:  # between DVC's stages, and while one of them runs
+            done = run(["snakemake", "--cores", "1", "--forcerun", "summarize"], built_copy, env, check=False)
+            if dvc.poll() is None:
+                assert done.returncode != 0, done.stderr
+                [line] = [line for line in done.stderr.splitlines() if "error" in line]
+                refused.append(re.sub(r"\(pid \d+: .*\)", "(pid: cmd)", line))
+        assert refused and set(refused) <= {
+            "lenet-mnist: error: .dvc/tmp/lock is held: a dvc command is running in this checkout; rerun when it has ended",
+            "lenet-mnist: error: dvc is running in this checkout (pid: cmd); rerun when it has ended"}
+    finally:
+        out, _ = dvc.communicate(timeout=300)
+    assert dvc.returncode == 0, out
+
+
+def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, wheel_cache):
+    """snakemake killed with its jobs (SIGKILL to the process group) mid-training: the commands of
+    the README's recovery bring it to the bytes of an uninterrupted run, and leave no temporary."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    repo = copy_repo(tmp_path / "repo")
+    use_params(repo, SMOKE_PARAMS)
+    (repo / "dvc.lock").unlink()
+    commit_all(repo, "smoke params")
+    snakemake = start(["snakemake", "--cores", "2"], repo, env)
+    try:
+        wait_for(lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*.log")),
+                 "a training job's first epoch")
+    finally:
+        os.killpg(snakemake.pid, signal.SIGKILL)
+        snakemake.communicate()
+    done = run(["snakemake", "--cores", "2"], repo, env, check=False)
+    assert done.returncode != 0 and "LockException" in done.stderr  # hence the README's --unlock
+    run(["snakemake", "--unlock"], repo, env)
+    run(["snakemake", "--cores", "2", "--rerun-incomplete"], repo, env)
+    assert outputs_of(repo) == {name: digest for name, digest in outputs_of(built).items() if "report.html" not in name}
+    assert up_to_date(repo, env)
+    temporaries = [str(path) for path in repo.rglob("*.tmp") if ".git" not in path.parts]
+    assert temporaries == [] and ".tmp" not in run(["git", "status", "--porcelain"], repo).stdout
+
+
 # The DVC cache on a real S3 server: SeaweedFS's `weed mini` from its PyPI wheel, on 127.0.0.1.
 S3_PORT, BUCKET = 8333, "lenet-mnist"
 

@@ -1,20 +1,24 @@
 """Checkpoints: the weights, the architecture that holds them, the run's params and the epoch."""
 
+import io
+
 import torch
 
 from lenet_mnist.errors import LenetError, one_line
-from lenet_mnist.files import atomic_path
+from lenet_mnist.files import write_bytes
 from lenet_mnist.model import build_model
 
 KEYS = {"state_dict", "architecture", "params", "epoch"}
 
 
 def save_tensors(path, obj):
-    """torch.save into a temporary file renamed into place. Through a file object: given a path,
-    torch names the archive's root after the file, and the temporary name would make equal
-    checkpoints differ in their bytes (and DVC hashes)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
+    """torch.save into memory, then a temporary file renamed into place. Not to a path: torch
+    names the archive's root after the file, and the temporary name would make equal checkpoints
+    differ in their bytes (and DVC hashes). Not to a file: on a full disk torch's zip writer fails
+    with an assertion, where a plain write says "No space left on device"."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_tensors(path, what):
@@ -41,4 +45,7 @@ def load_checkpoint(path):
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, KeyError, RuntimeError) as e:
         raise LenetError(f"{path}: weights do not fit architecture {ckpt['architecture']} ({one_line(e)})") from None
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise LenetError(f"{path}: {name} holds weights that are not finite (the training diverged)")
     return model, ckpt

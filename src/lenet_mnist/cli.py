@@ -6,7 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from lenet_mnist.errors import LenetError
+from lenet_mnist.errors import LenetError, os_error_line
+from lenet_mnist.files import atomic_dir
 from lenet_mnist.params import load_params
 
 log = logging.getLogger("lenet_mnist")
@@ -69,13 +70,15 @@ def run_plot(params, args):
 def run_figures(params, args):
     from lenet_mnist.figures import figures
 
-    figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
+    with atomic_dir(args.out_dir) as out_dir:  # the figures, their tables and texts: complete or absent
+        figures(params, args.summary, args.history_dir, args.metrics_dir, out_dir)
 
 
 def run_derivations(params, args):
     from lenet_mnist.derivations import derivations
 
-    derivations(params, args.raw, args.out_dir)
+    with atomic_dir(args.out_dir) as out_dir:
+        derivations(params, args.raw, out_dir)
 
 
 def run_bench(params, args):
@@ -233,11 +236,18 @@ def setup_logging(log_file):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    setup_logging(args.log)
+    try:
+        setup_logging(args.log)
+    except OSError as e:  # --log names a directory, say
+        print(f"lenet-mnist {args.stage}: error: --log {os_error_line(e)}", file=sys.stderr)
+        return 1
     try:
         args.func(load_params(args.params), args)
     except LenetError as e:
         log.error("%s: error: %s", args.stage, e)
+        return 1
+    except OSError as e:  # a missing, unreadable or misplaced file; a full disk
+        log.error("%s: error: %s", args.stage, os_error_line(e))
         return 1
     return 0
 

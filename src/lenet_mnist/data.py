@@ -17,15 +17,39 @@ PARTS = {
 }
 
 
+N_CLASSES = 10
+SIDE = 28
+
+
+def raw_file(raw_dir, name):
+    """A raw file's path, once its directory is known to exist (else: run the download stage)."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        problem = "not a directory" if raw_dir.exists() else "no such directory"
+        raise LenetError(f"{raw_dir}: {problem} (run the download stage first: snakemake --cores 1 {raw_dir}, "
+                         "or dvc repro download)")
+    return raw_dir / name
+
+
 def read_labels(raw_dir, part):
-    return read_idx(Path(raw_dir) / PARTS[part][1])
+    path = raw_file(raw_dir, PARTS[part][1])
+    labels = read_idx(path)
+    if labels.ndim != 1:
+        raise LenetError(f"{path}: labels of shape {labels.shape}, expected one dimension")
+    if labels.size and labels.max() >= N_CLASSES:
+        raise LenetError(f"{path}: label {labels.max()} at index {labels.argmax()} (allowed: 0 to {N_CLASSES - 1})")
+    return labels
 
 
 def read_part(raw_dir, part):
-    """(images N x 28 x 28 uint8, labels N uint8) of the official train or test part."""
-    images, labels = (read_idx(Path(raw_dir) / name) for name in PARTS[part])
-    if images.ndim != 3 or images.shape[0] != labels.shape[0]:
-        raise LenetError(f"{raw_dir}: {PARTS[part][0]} has shape {images.shape}, labels {labels.shape}")
+    """(images N x 28 x 28 uint8, labels N uint8) of the official train or test part, checked for
+    what the stages rely on: the shapes, equal counts and labels 0-9."""
+    path = raw_file(raw_dir, PARTS[part][0])
+    images, labels = read_idx(path), read_labels(raw_dir, part)
+    if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+        raise LenetError(f"{path}: images of shape {images.shape}, expected N x {SIDE} x {SIDE}")
+    if len(images) != len(labels):
+        raise LenetError(f"{path}: {len(images)} images but {len(labels)} labels in {PARTS[part][1]}")
     return images, labels
 
 

@@ -202,7 +202,6 @@ def derivations(params, raw_dir, out_dir):
     checks = {"ps1_conv_input_gradient": check_conv_gradient(generator, spec["trials"]),
               **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
               **{f"ps3_{k}": v for k, v in positional.items()}}
-    out_dir.mkdir(parents=True, exist_ok=True)
     plot_sobel(digits, out_dir / "ps1_sobel.png")
     plot_bptt(spec, generator, out_dir / "ps2_bptt.png")
     plot_positional(p, x, out_dir / "ps3_positional.png")

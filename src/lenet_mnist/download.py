@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_mnist.errors import LenetError, one_line
-from lenet_mnist.files import digest_of
+from lenet_mnist.files import atomic_dir, digest_of
 from lenet_mnist.idx import encode_idx
 
 log = logging.getLogger(__name__)
@@ -187,21 +187,11 @@ def is_complete(raw_dir):
 
 
 def install(files, raw_dir):
-    """Put the verified files in place as a whole directory, so that a kill leaves no partial one."""
-    raw_dir = Path(raw_dir)
-    raw_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=raw_dir.parent, prefix=f".{raw_dir.name}."))
-    staging.chmod(0o755)
-    for name in OFFICIAL_MD5:
-        (staging / name).write_bytes(files[name])
-    old = None
-    if raw_dir.exists():
-        old = raw_dir.with_name(f".{raw_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        raw_dir.rename(old)
-    staging.rename(raw_dir)
-    if old is not None:
-        shutil.rmtree(old)
+    """Put the verified files in place as a whole directory, so that a kill or a full disk leaves
+    no partial one."""
+    with atomic_dir(raw_dir) as staging:
+        for name in OFFICIAL_MD5:
+            (staging / name).write_bytes(files[name])
 
 
 def download(params, raw_dir):

@@ -7,12 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from lenet_mnist.checkpoint import load_checkpoint
-from lenet_mnist.data import read_part, to_tensors
-from lenet_mnist.files import write_json
+from lenet_mnist.data import N_CLASSES, read_part, to_tensors
+from lenet_mnist.files import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
 
-N_CLASSES = 10
 
 
 @torch.no_grad()
@@ -50,13 +49,14 @@ def metrics_of(logits, labels):
 
 
 def evaluate(params, checkpoint_dir, raw_dir, metrics_dir):
-    """The metrics of each seed's checkpoint of a run; every checkpoint is read before any file is
-    written, so that a bad one leaves no partial result."""
+    """The metrics of each seed's checkpoint of a run, written as a set: every checkpoint is read
+    before any file is written, and the files appear together or not at all."""
     checkpoints = {seed: load_checkpoint(checkpoint_dir / f"{seed}.pt") for seed in params["seeds"]}
     images, labels = to_tensors(*read_part(raw_dir, "test"))
-    for seed, (model, ckpt) in checkpoints.items():
-        metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
-        metrics["epochs"] = ckpt["epoch"]
-        write_json(metrics_dir / f"{seed}.json", metrics)
-        log.info("%s/%s.pt: test accuracy %.4f, loss %.4f on %d images", checkpoint_dir, seed,
-                 metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])
+    with atomic_dir(metrics_dir) as written:
+        for seed, (model, ckpt) in checkpoints.items():
+            metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
+            metrics["epochs"] = ckpt["epoch"]
+            write_json(written / f"{seed}.json", metrics)
+            log.info("%s/%s.pt: test accuracy %.4f, loss %.4f on %d images", checkpoint_dir, seed,
+                     metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])

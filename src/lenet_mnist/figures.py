@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lenet_mnist.files import atomic_path, write_json  # noqa: E402
 from lenet_mnist.plot import long_history  # noqa: E402
-from lenet_mnist.subsample import run_size  # noqa: E402
+from lenet_mnist.params import run_size  # noqa: E402
 from lenet_mnist.summarize import mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,6 @@ def notebook_comparison(params, summary, history_dir):
 
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     summary = json.loads(summary_path.read_text())
-    out_dir.mkdir(parents=True, exist_ok=True)
     captions, answers, curves, sizes = {}, [], [], []  # answers: a list, in the order of params.yaml
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":
@@ -306,4 +305,4 @@ def figures(params, summary_path, history_dir, metrics_dir, out_dir):
                              f"is a {actual} taken for a {predicted} ({count} times).")
     write_json(out_dir / "report.json", {"captions": captions, "answers": answers,
                                          "notebook_comparison": notebook_comparison(params, summary, history_dir)})
-    log.info("%d study figures and the confusion matrix of %s -> %s", len(params["studies"]), best, out_dir)
+    log.info("%d study figures and the confusion matrix of %s", len(params["studies"]), best)

@@ -1,9 +1,11 @@
 """Writing outputs so that no stage leaves a partial file under its final name."""
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,22 +17,68 @@ def _file_mode():
 
 
 FILE_MODE = _file_mode()  # mkstemp makes 0600 files; outputs get the usual mode
+DIR_MODE = FILE_MODE | 0o111
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _temporary_beside(path, make):
+    """A new temporary file or directory beside `path`, named `.<name>.<8 random characters>.tmp`
+    (.gitignore and .dvcignore leave that out). Those of an earlier writer of `path`, killed before
+    it could remove them, are removed first: one job at a time writes an output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.{'[a-z0-9_]' * 8}.tmp"):
+        _remove(stale)
+    return Path(make(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+
+
+def _new_file(**names):
+    fd, name = tempfile.mkstemp(**names)
+    os.close(fd)
+    return name
 
 
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _temporary_beside(path, _new_file)
     os.chmod(tmp, FILE_MODE)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None  # a failed write() names no file
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield an empty directory beside `path` to write a set of files into; it replaces `path` whole
+    only if the block succeeds, and is removed on any failure: the set is complete or absent."""
+    path = Path(path)
+    staging = _temporary_beside(path, tempfile.mkdtemp)
+    os.chmod(staging, DIR_MODE)
+    try:
+        yield staging
+        if path.exists() or path.is_symlink():
+            _remove(path)
+        staging.rename(path)
+    except OSError as e:  # named by the output, not by the staging directory
+        if e.filename is None or not str(e.filename).startswith(str(staging)):
+            raise
+        raise OSError(e.errno, e.strerror, str(path) + str(e.filename)[len(str(staging)):]) from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def write_bytes(path, data):

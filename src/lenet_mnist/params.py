@@ -2,6 +2,8 @@
 
 import copy
 import json
+import math
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -13,12 +15,29 @@ from lenet_mnist.errors import LenetError
 SCHEMA = yaml.safe_load(files("lenet_mnist").joinpath("params.schema.yaml").read_text())
 
 
+MNIST_TRAIN_IMAGES = 60_000
+MIN_SUBSET = 100  # images: with stratified subsets, every class in it
+MAX_DEPTH = 16  # levels of nesting: params.yaml has 5
+MAX_VALUES = 100_000  # after YAML aliases are expanded: a default study has a few hundred
+
+
 class ParamsError(LenetError):
     """params.yaml is missing, unreadable or breaks the schema."""
 
 
-def _fill_defaults(validator_class):
-    """A validator that also writes each missing property's schema default into the instance."""
+def subset_size(fraction, n):
+    return math.floor(fraction * n + 0.5)
+
+
+def run_size(params, run):
+    """The images a run trains on: its fraction of what the split leaves of MNIST's training set."""
+    return subset_size(params["runs"][run]["fraction"], MNIST_TRAIN_IMAGES - params["split"]["val_size"])
+
+
+def _strict(validator_class):
+    """A validator that also writes each missing property's schema default into the instance, takes
+    an integer to be an int (JSON Schema also takes 2.0, which torch and argparse do not) and
+    matches a pattern against the whole string (re.search lets "name\\n" pass '^...$')."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def properties(validator, props, instance, schema):
@@ -28,10 +47,17 @@ def _fill_defaults(validator_class):
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from validate_properties(validator, props, instance, schema)
 
-    return jsonschema.validators.extend(validator_class, {"properties": properties})
+    def pattern(validator, regex, instance, schema):
+        if isinstance(instance, str) and not re.fullmatch(regex, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {regex!r}")
+
+    types = validator_class.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    return jsonschema.validators.extend(validator_class, {"properties": properties, "pattern": pattern},
+                                        type_checker=types)
 
 
-Validator = _fill_defaults(jsonschema.Draft202012Validator)
+Validator = _strict(jsonschema.Draft202012Validator)
 
 
 def _describe(error):
@@ -45,14 +71,66 @@ def _describe(error):
     if error.validator == "enum":
         return f"{key}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
     if error.validator == "pattern" and "propertyNames" in error.schema_path:
-        return (f"{key}.{error.instance}: a name may hold only letters, digits and '_', and must start with a "
+        name = error.instance if error.instance.isprintable() else repr(error.instance)
+        return (f"{key}.{name}: a name may hold only letters, digits and '_', and must start with a "
                 "letter or digit (it becomes a file name, a stage name and a DVC params key)")
+    if error.validator == "type" and isinstance(error.instance, float) and error.instance.is_integer():
+        return f"{key}: {error.instance} is not an integer (write {int(error.instance)})"
+    if error.validator == "type" and isinstance(error.instance, str) and _reads_as_number(error.instance):
+        return (f"{key}: {error.instance!r} is a string to YAML, not a number (write a decimal point and a "
+                f"signed exponent, as in 1.0e-3)")
     return f"{key or 'top level'}: {error.message}"
+
+
+def _reads_as_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _non_finite(value, key=""):
+    """The first NaN or infinity in value, as (key, YAML spelling); JSON Schema's bounds are false
+    for NaN, so .nan would pass every minimum and maximum."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        if found := _non_finite(child, f"{key}.{name}" if key else str(name)):
+            return found
+    return None
+
+
+def _check_shape(node):
+    """Refuse, before anything is built from it, a document nested too deeply or whose aliases
+    expand it beyond any study (a "billion laughs" bomb builds nothing, but validating it would
+    walk every expanded value)."""
+    sizes = {}
+
+    def size(node, depth):
+        if depth > MAX_DEPTH:
+            raise ParamsError(f"nested deeper than {MAX_DEPTH} levels")
+        if id(node) not in sizes:
+            children = ([child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode)
+                        else node.value if isinstance(node, yaml.SequenceNode) else [])
+            sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
+            if sizes[id(node)] > MAX_VALUES:
+                raise ParamsError(f"more than {MAX_VALUES:,} values once its aliases are expanded")
+        return sizes[id(node)]
+
+    size(node, 0)
 
 
 def _check_references(params):
     """What the schema cannot say: names refer to entries that exist, and no run is defined twice."""
     spelled = {str(f) for f in params["subsample"]["fractions"]}
+    train_images = MNIST_TRAIN_IMAGES - params["split"]["val_size"]
+    for i, fraction in enumerate(params["subsample"]["fractions"]):
+        if subset_size(fraction, train_images) < MIN_SUBSET:
+            raise ValueError(f"subsample.fractions.{i}: {fraction} of the {train_images:,} training images is "
+                             f"{subset_size(fraction, train_images)}, fewer than {MIN_SUBSET} (so that every class "
+                             f"is in it)")
     seen = {}
     for name, run in params["runs"].items():
         for kind, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies")):
@@ -62,6 +140,9 @@ def _check_references(params):
         if str(run["fraction"]) not in spelled:
             raise ValueError(f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
                              f"(allowed, spelled as listed: {', '.join(sorted(spelled))})")
+        if run_size(params, name) < run["batch_size"]:
+            raise ValueError(f"runs.{name}.batch_size: {run['batch_size']} is more than the run's "
+                             f"{run_size(params, name)} training images")
         # Identical runs would train the same thing twice: a study should name the one run.
         config = json.dumps(run, sort_keys=True)
         if config in seen:
@@ -108,6 +189,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *anchor, whose keys this mapping may override
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise DuplicateKeyError(key, key_node.start_mark)
@@ -124,17 +207,34 @@ def load_params(path="params.yaml"):
     """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
     path = Path(path)
     try:
-        params = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ParamsError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ParamsError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    loader = UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_shape(node)
+        params = loader.construct_document(node) if node is not None else None
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
     except DuplicateKeyError as e:
         raise ParamsError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ParamsError(f"{path}: not valid YAML{where}") from None
+    finally:
+        loader.dispose()
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
+    if found := _non_finite(params):
+        raise ParamsError(f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml "
+                          "must be finite)")
     error = jsonschema.exceptions.best_match(Validator(SCHEMA).iter_errors(params))
     if error is not None:
         raise ParamsError(f"{path}: {_describe(error)}")

@@ -5,16 +5,14 @@ distinct images); here a subset is a fixed list of indices, and training sees ex
 """
 
 import logging
-import math
 
 import numpy as np
 
 from lenet_mnist.data import load_indices, read_labels, save_indices
 from lenet_mnist.errors import LenetError
+from lenet_mnist.params import subset_size
 
 log = logging.getLogger(__name__)
-
-MNIST_TRAIN_IMAGES = 60_000
 
 
 def stratified_order(labels, seed):
@@ -30,15 +28,6 @@ def stratified_order(labels, seed):
         positions = np.flatnonzero(labels == c)
         keys[positions] = (rng.permutation(len(positions)) + 0.5) / len(positions)
     return np.lexsort((rng.random(len(labels)), keys))
-
-
-def subset_size(fraction, n):
-    return math.floor(fraction * n + 0.5)
-
-
-def run_size(params, run):
-    """The images a run trains on: its fraction of what the split leaves of MNIST's training set."""
-    return subset_size(params["runs"][run]["fraction"], MNIST_TRAIN_IMAGES - params["split"]["val_size"])
 
 
 def check_stratified(chosen_labels, all_labels):

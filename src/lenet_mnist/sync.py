@@ -9,7 +9,9 @@ in .snakemake/. Each tool's runs must be made known to the other:
   that they are those of dvc.lock and runs `snakemake --touch`: the times then follow the
   pipeline's order, which a checkout does not keep, and Snakemake records the current params;
 - `lenet-mnist push` and `pull` are `dvc push` and `dvc pull` (then `touch`) with a failure told in
-  one line: DVC's own first error, such as a remote that refuses the credentials or does not answer.
+  one line: DVC's own first error, such as a remote that refuses the credentials or does not answer;
+- a Snakemake run holds DVC's own lock of the checkout while its jobs run (hold_dvc_lock), so that
+  the two tools never write the same outputs at once: each refuses while the other runs.
 """
 
 import json
@@ -19,9 +21,50 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zc.lockfile
+
 from lenet_mnist.errors import LenetError, one_line
 
 log = logging.getLogger(__name__)
+
+DVC_LOCK = Path(".dvc/tmp/lock")  # what every dvc command that reads or writes the workspace takes
+DVC_RWLOCK = Path(".dvc/tmp/rwlock")  # the stages whose commands run now, by process (DVC releases its lock meanwhile)
+
+
+def running_dvc_stages():
+    """(pid, command) of each dvc process that runs a stage's command in this checkout now."""
+    try:
+        entries = json.loads(DVC_RWLOCK.read_text())
+    except (OSError, ValueError):
+        return []
+    infos = [*entries.get("write", {}).values(), *(info for infos in entries.get("read", {}).values() for info in infos)]
+    running = {(info["pid"], info["cmd"]) for info in infos if isinstance(info, dict) and pid_alive(info.get("pid"))}
+    return sorted(running)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (TypeError, ValueError, OverflowError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+def hold_dvc_lock():
+    """DVC's lock of this checkout, held by the calling process (Snakemake's) until it exits or
+    closes it: a dvc command started meanwhile stops with DVC's "Unable to acquire lock", and one
+    that runs a stage's command now (without its lock) stops at its next stage."""
+    refusal = "rerun when it has ended"
+    if running := running_dvc_stages():
+        pid, cmd = running[0]
+        raise LenetError(f"dvc is running in this checkout (pid {pid}: {cmd}); {refusal}")
+    DVC_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return zc.lockfile.LockFile(str(DVC_LOCK))
+    except zc.lockfile.LockError:
+        raise LenetError(f"{DVC_LOCK} is held: a dvc command is running in this checkout; {refusal}") from None
 
 
 def tool(*args, cwd=None):

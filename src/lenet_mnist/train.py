@@ -16,7 +16,7 @@ from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
 from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.evaluate import N_CLASSES, predict, score
 from lenet_mnist.errors import LenetError
-from lenet_mnist.files import atomic_path, digest_of
+from lenet_mnist.files import atomic_dir, atomic_path, digest_of
 from lenet_mnist.model import build_model
 from lenet_mnist.stacked import stack, unstack
 
@@ -182,7 +182,9 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
                 save_state(resume, identity, epoch, model, optimizer, schedule, generators, histories)
 
     unstack(model, singles)
-    for seed, single, history in zip(seeds, singles, histories):
-        write_history(history_dir / f"{seed}.csv", history)
-        save_checkpoint(checkpoint_dir / f"{seed}.pt", single, architecture, {**run, "seed": seed}, run["epochs"])
+    # Each seed's checkpoint and history, written as two sets: complete or absent.
+    with atomic_dir(checkpoint_dir) as checkpoints, atomic_dir(history_dir) as histories_dir:
+        for seed, single, history in zip(seeds, singles, histories):
+            write_history(histories_dir / f"{seed}.csv", history)
+            save_checkpoint(checkpoints / f"{seed}.pt", single, architecture, {**run, "seed": seed}, run["epochs"])
     resume.unlink(missing_ok=True)

@@ -5,8 +5,9 @@ import math
 import os
 import sys
 
-from lenet_mnist.params import ParamsError, load_params
-from lenet_mnist.subsample import run_size
+from lenet_mnist.errors import LenetError
+from lenet_mnist.params import ParamsError, load_params, run_size
+from lenet_mnist.sync import hold_dvc_lock
 
 try:
     PARAMS = load_params("params.yaml")
@@ -21,6 +22,14 @@ if os.path.exists("results/figures/report.json"):
 if os.path.exists("results/derivations/checks.json"):
     with open("results/derivations/checks.json") as f:
         config["derivations"] = json.load(f)
+
+DVC_LOCK_HELD = []  # by the onstart handler, until the run ends
+
+
+def release_dvc_lock():
+    while DVC_LOCK_HELD:
+        DVC_LOCK_HELD.pop().close()
+
 
 RUNS = list(PARAMS["runs"])
 SEEDS = PARAMS["seeds"]
