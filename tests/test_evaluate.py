@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from lenet_mnist.evaluate import metrics_of, predict
+from lenet_mnist.evaluate import metrics_of
+from lenet_mnist.model import predict
 
 
 def test_metrics_of_a_hand_made_case():

@@ -20,6 +20,7 @@ from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 from lenet_mnist.download import OFFICIAL_MD5
 from lenet_mnist.figures import fmt, fmt_diff
 from lenet_mnist.files import digest_of
+from lenet_mnist.imports import closure, code_inputs
 
 pytestmark = pytest.mark.e2e
 
@@ -43,17 +44,21 @@ def write_params(repo, params):
 
 
 def snakemake_jobs(repo, *args, cores=4):
-    """(rule, wildcards, command, outputs, logs and benchmark files, cores held, resources) of each
-    job of a dry run."""
+    """(rule, wildcards, command, inputs, outputs, logs and benchmark files, cores held, resources,
+    reason) of each job of a dry run."""
     out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", str(cores), *args], repo)
     jobs, job = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {"rule": m[1], "wildcards": "", "cmd": None, "outputs": frozenset(), "side": [], "threads": 1,
-                   "resources": {}}
+            job = {"rule": m[1], "wildcards": "", "cmd": None, "inputs": [], "outputs": frozenset(), "side": [],
+                   "threads": 1, "resources": {}, "reason": ""}
             jobs.append(job)
         elif job and (m := re.match(r"^\s+threads: (\d+)$", line)):  # printed when more than 1
             job["threads"] = int(m[1])
+        elif job and (m := re.match(r"^\s+input: (.*)$", line)):
+            job["inputs"] = m[1].split(", ")
+        elif job and (m := re.match(r"^\s+reason: (.*)$", line)):
+            job["reason"] = m[1]
         elif job and (m := re.match(r"^\s+output: (.*)$", line)):
             job["outputs"] = frozenset(m[1].split(", "))
         elif job and (m := re.match(r"^\s+(?:log|benchmark): (.*)$", line)):
@@ -161,6 +166,20 @@ def test_bad_params_stop_snakemake_before_any_job(repo_copy):
     done = run(["snakemake", "--cores", "4"], repo_copy, check=False)
     assert done.returncode != 0
     assert done.stderr.strip() == "lenet-mnist: error: params.yaml: runs.small.epochs: 0 is less than the minimum of 1"
+    assert not (repo_copy / "data").exists() and not (repo_copy / "logs").exists()
+
+
+@pytest.mark.parametrize("option", [["--config", "seeds=[0]"], ["--configfile", "other.yaml"]])
+def test_snakemake_config_is_refused_not_ignored(repo_copy, option):
+    """The workflow reads params.yaml alone, as DVC does: Snakemake's own config would change one
+    tool's view of the experiments and not the other's."""
+    use_params(repo_copy, SMOKE_PARAMS)
+    (repo_copy / "other.yaml").write_text("seeds: [0]\n")
+    done = run(["snakemake", "--cores", "1", *option], repo_copy, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        "lenet-mnist: error: --config and --configfile are not read: the experiments are defined in params.yaml "
+        "alone (which DVC records too); edit params.yaml, or try a change with dvc exp run -S key=value")
     assert not (repo_copy / "data").exists() and not (repo_copy / "logs").exists()
 
 
@@ -325,6 +344,42 @@ def test_each_edit_reruns_the_same_stages_in_both(built_copy, wheel_cache):
             assert dvc_reruns(built_copy, env) == (readers, reruns), what
             run(["lenet-mnist", "touch"], built_copy, env)
         assert up_to_date(built_copy, env), what
+
+
+def stage_name(name):
+    return name.split("@")[0]
+
+
+def test_each_stage_lists_its_import_closure_in_both_tools(repo_copy):
+    """A stage's code inputs are what its module imports from the package, directly or not, found in
+    the source, and the schema: the Snakefile computes them, dvc.yaml lists them, and both must
+    equal the AST's."""
+    use_params(repo_copy, SMOKE_PARAMS)
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    assert {job["rule"] for job in jobs} == {stage_name(stage.name) for stage in dvc_index(repo_copy)}
+    for job in jobs:
+        assert sorted(i for i in job["inputs"] if i.startswith("src/")) == sorted(code_inputs(job["rule"])), job["rule"]
+    for stage in dvc_index(repo_copy):
+        code = sorted(str(dep.def_path) for dep in stage.deps if str(dep.def_path).startswith("src/"))
+        assert code == sorted(code_inputs(stage_name(stage.name))), stage.name
+    assert "src/lenet_mnist/evaluate.py" in closure("evaluate") and "src/lenet_mnist/evaluate.py" not in closure("train")
+    assert "src/lenet_mnist/plot.py" not in closure("train")  # training does not load the plotting stack
+
+
+@pytest.mark.parametrize("source", ["evaluate.py", "data.py", "model.py", "plot.py", "files.py", "params.schema.yaml"])
+def test_a_code_edit_reruns_the_stages_whose_code_holds_it(built_copy, wheel_cache, source):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    source = built_copy / f"src/lenet_mnist/{source}"
+    source.write_text(source.read_text() + "# an edit\n")
+    holders = {stage.name for stage in dvc_index(built_copy) if str(source.relative_to(built_copy)) in
+               code_inputs(stage_name(stage.name))}
+    assert holders
+    assert set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)) == holders
+    # Snakemake reruns the same stages, for the edit, and their descendants, for their inputs' times.
+    jobs = snakemake_jobs(built_copy)
+    assert rerun_names([job for job in jobs if str(source.relative_to(built_copy)) in job["inputs"]]) == holders
+    assert all(job["reason"].startswith("Input files updated by another job") for job in jobs
+               if rerun_names([job]) - holders)
 
 
 def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_cache):

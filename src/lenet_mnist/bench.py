@@ -49,7 +49,8 @@ from lenet_mnist.data import pixels, read_part
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
 from lenet_mnist.model import build_model, lenet
-from lenet_mnist.params import load_params, run_size, trained_models
+from lenet_mnist.params import load_params, trained_models
+from lenet_mnist.sizes import run_size
 from lenet_mnist.stacked import StackedLinear, stack
 from lenet_mnist.sync import tool
 from lenet_mnist.train import resolve_device, train_epoch

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from lenet_mnist.errors import LenetError, os_error_line
-from lenet_mnist.files import atomic_dir
 from lenet_mnist.params import load_params
 
 log = logging.getLogger("lenet_mnist")
@@ -70,15 +69,13 @@ def run_plot(params, args):
 def run_figures(params, args):
     from lenet_mnist.figures import figures
 
-    with atomic_dir(args.out_dir) as out_dir:  # the figures, their tables and texts: complete or absent
-        figures(params, args.summary, args.history_dir, args.metrics_dir, out_dir)
+    figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
 
 
 def run_derivations(params, args):
     from lenet_mnist.derivations import derivations
 
-    with atomic_dir(args.out_dir) as out_dir:
-        derivations(params, args.raw, out_dir)
+    derivations(params, args.raw, args.out_dir)
 
 
 def run_bench(params, args):

@@ -24,8 +24,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from lenet_mnist.data import pixels, read_part  # noqa: E402
-from lenet_mnist.figures import save  # noqa: E402
-from lenet_mnist.files import write_json  # noqa: E402
+from lenet_mnist.files import atomic_dir, write_json  # noqa: E402
+from lenet_mnist.plot import save  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,14 @@ def derivations(params, raw_dir, out_dir):
     checks = {"ps1_conv_input_gradient": check_conv_gradient(generator, spec["trials"]),
               **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
               **{f"ps3_{k}": v for k, v in positional.items()}}
-    plot_sobel(digits, out_dir / "ps1_sobel.png")
-    plot_bptt(spec, generator, out_dir / "ps2_bptt.png")
-    plot_positional(p, x, out_dir / "ps3_positional.png")
-    write_json(out_dir / "checks.json", {"max_relative_difference": checks, "tolerance": spec["tolerance"],
-                                          "passed": {k: v < spec["tolerance"] for k, v in checks.items()
-                                                     if not k.startswith("ps2_bptt_notebook")},
-                                          "captions": captions(spec, checks)})
+    with atomic_dir(out_dir) as written:  # the figures and checks.json: complete or absent
+        plot_sobel(digits, written / "ps1_sobel.png")
+        plot_bptt(spec, generator, written / "ps2_bptt.png")
+        plot_positional(p, x, written / "ps3_positional.png")
+        write_json(written / "checks.json", {"max_relative_difference": checks, "tolerance": spec["tolerance"],
+                                              "passed": {k: v < spec["tolerance"] for k, v in checks.items()
+                                                         if not k.startswith("ps2_bptt_notebook")},
+                                              "captions": captions(spec, checks)})
     for name, value in checks.items():
         log.info("%-32s max relative difference %.3g", name, value)
 

@@ -4,29 +4,13 @@ of a run."""
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from lenet_mnist.checkpoint import load_checkpoint
 from lenet_mnist.data import N_CLASSES, read_part, to_tensors
 from lenet_mnist.files import atomic_dir, write_json
+from lenet_mnist.model import predict, score
 
 log = logging.getLogger(__name__)
-
-
-
-@torch.no_grad()
-def predict(model, images, batch_size):
-    """Summed cross-entropy needs labels, so this returns logits (images x classes, or n x images x
-    classes from n stacked models); batches only bound the memory."""
-    model.eval()
-    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)], dim=-2)
-
-
-def score(logits, labels):
-    """Sample-weighted loss and accuracy over every image (not a mean of per-batch means)."""
-    preds = logits.argmax(dim=1)  # per image: the notebook's flattened argmax gave one number per batch
-    loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
-    return loss, (preds == labels).sum().item() / len(labels), preds
 
 
 def confusion_matrix(labels, preds, n_classes=N_CLASSES):

@@ -17,9 +17,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from lenet_mnist.files import atomic_path, write_json  # noqa: E402
-from lenet_mnist.plot import long_history  # noqa: E402
-from lenet_mnist.params import run_size  # noqa: E402
+from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
+from lenet_mnist.plot import long_history, save  # noqa: E402
+from lenet_mnist.sizes import run_size  # noqa: E402
 from lenet_mnist.summarize import mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,6 @@ def sign(stat):
     if stat["excludes_zero"] is None:
         return "one seed"
     return "across zero" if not stat["excludes_zero"] else "above zero" if stat["mean"] > 0 else "below zero"
-
-
-def save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def save_csv(frame, path):
@@ -277,6 +271,12 @@ def notebook_comparison(params, summary, history_dir):
 
 
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
+    """The study figures, their tables and the report's texts, written as a set."""
+    with atomic_dir(out_dir) as staging:
+        write_figures(params, summary_path, history_dir, metrics_dir, staging)
+
+
+def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
     summary = json.loads(summary_path.read_text())
     captions, answers, curves, sizes = {}, [], [], []  # answers: a list, in the order of params.yaml
     for study, spec in params["studies"].items():

@@ -75,3 +75,18 @@ def build_model(architecture):
     if not any(isinstance(layer, nn.BatchNorm2d) for layer in model):
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+@torch.no_grad()
+def predict(model, images, batch_size):
+    """Summed cross-entropy needs labels, so this returns logits (images x classes, or n x images x
+    classes from n stacked models); batches only bound the memory."""
+    model.eval()
+    return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)], dim=-2)
+
+
+def score(logits, labels):
+    """Sample-weighted loss and accuracy over every image (not a mean of per-batch means)."""
+    preds = logits.argmax(dim=1)  # per image: the notebook's flattened argmax gave one number per batch
+    loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
+    return loss, (preds == labels).sum().item() / len(labels), preds

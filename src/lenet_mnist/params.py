@@ -11,11 +11,11 @@ import jsonschema
 import yaml
 
 from lenet_mnist.errors import LenetError
+from lenet_mnist.sizes import MNIST_TRAIN_IMAGES, run_size, subset_size
 
 SCHEMA = yaml.safe_load(files("lenet_mnist").joinpath("params.schema.yaml").read_text())
 
 
-MNIST_TRAIN_IMAGES = 60_000
 MIN_SUBSET = 100  # images: with stratified subsets, every class in it
 MAX_DEPTH = 16  # levels of nesting: params.yaml has 5
 MAX_VALUES = 100_000  # after YAML aliases are expanded: a default study has a few hundred
@@ -23,15 +23,6 @@ MAX_VALUES = 100_000  # after YAML aliases are expanded: a default study has a f
 
 class ParamsError(LenetError):
     """params.yaml is missing, unreadable or breaks the schema."""
-
-
-def subset_size(fraction, n):
-    return math.floor(fraction * n + 0.5)
-
-
-def run_size(params, run):
-    """The images a run trains on: its fraction of what the split leaves of MNIST's training set."""
-    return subset_size(params["runs"][run]["fraction"], MNIST_TRAIN_IMAGES - params["split"]["val_size"])
 
 
 def _strict(validator_class):
@@ -206,6 +197,25 @@ def trained_models(params):
 def load_params(path="params.yaml"):
     """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
     path = Path(path)
+    params = read_params(path)
+    if not isinstance(params, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
+    if found := _non_finite(params):
+        raise ParamsError(f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml "
+                          "must be finite)")
+    error = jsonschema.exceptions.best_match(Validator(SCHEMA).iter_errors(params))
+    if error is not None:
+        raise ParamsError(f"{path}: {_describe(error)}")
+    try:
+        _check_references(params)
+    except ValueError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    return params
+
+
+def read_params(path):
+    """params.yaml as written (no defaults), read with the same checks of the file itself."""
+    path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as e:
@@ -230,16 +240,4 @@ def load_params(path="params.yaml"):
         raise ParamsError(f"{path}: not valid YAML{where}") from None
     finally:
         loader.dispose()
-    if not isinstance(params, dict):
-        raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
-    if found := _non_finite(params):
-        raise ParamsError(f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml "
-                          "must be finite)")
-    error = jsonschema.exceptions.best_match(Validator(SCHEMA).iter_errors(params))
-    if error is not None:
-        raise ParamsError(f"{path}: {_describe(error)}")
-    try:
-        _check_references(params)
-    except ValueError as e:
-        raise ParamsError(f"{path}: {e}") from None
     return params

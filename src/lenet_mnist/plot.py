@@ -24,6 +24,13 @@ def long_history(history, ids=("epoch",)):
     return long
 
 
+def save(fig, path, dpi=120):
+    """A figure as a PNG file, written atomically; the figure is closed."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
 def plot_learning_curves(history_paths, png_path, title):
     """`history_paths` maps each seed to its history; lines are means over seeds, bands 95% CIs."""
     history = pd.concat([pd.read_csv(path).assign(seed=seed) for seed, path in history_paths.items()])
@@ -34,9 +41,7 @@ def plot_learning_curves(history_paths, png_path, title):
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     grid.figure.suptitle(f"{title} (mean over {len(history_paths)} seeds, 95% CI)", y=1.03)
-    with atomic_path(png_path) as tmp:
-        grid.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(grid.figure)
+    save(grid.figure, png_path)
     log.info("%s -> %s", ", ".join(map(str, history_paths.values())), png_path)
 
 
@@ -54,6 +59,4 @@ def plot_preview(originals, views, png_path, title, max_views=5):
             if row == 0:
                 ax.set_title("original" if col == 0 else f"view {col - 1}", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, png_path, dpi=100)

@@ -10,7 +10,7 @@ import numpy as np
 
 from lenet_mnist.data import load_indices, read_labels, save_indices
 from lenet_mnist.errors import LenetError
-from lenet_mnist.params import subset_size
+from lenet_mnist.sizes import subset_size
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
-from lenet_mnist.data import load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
-from lenet_mnist.evaluate import N_CLASSES, predict, score
+from lenet_mnist.data import N_CLASSES, load_indices, load_recipe, load_trainset, pixels, read_part, to_tensors
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_dir, atomic_path, digest_of
-from lenet_mnist.model import build_model
+from lenet_mnist.model import build_model, predict, score
 from lenet_mnist.stacked import stack, unstack
 
 log = logging.getLogger(__name__)

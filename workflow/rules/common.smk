@@ -6,13 +6,23 @@ import os
 import sys
 
 from lenet_mnist.errors import LenetError
-from lenet_mnist.params import ParamsError, load_params, run_size
+from lenet_mnist.imports import code_inputs
+from lenet_mnist.params import ParamsError, load_params, read_params
+from lenet_mnist.sizes import run_size
 from lenet_mnist.sync import hold_dvc_lock
+
+# Experiments are params.yaml alone, which DVC records too: Snakemake's own config would be read
+# by Snakemake only, so it is refused rather than ignored.
+if workflow.config_settings.overwrite_config or workflow.config_settings.configfiles:
+    sys.exit("lenet-mnist: error: --config and --configfile are not read: the experiments are defined in "
+             "params.yaml alone (which DVC records too); edit params.yaml, or try a change with "
+             "dvc exp run -S key=value")
 
 try:
     PARAMS = load_params("params.yaml")
 except ParamsError as e:
     sys.exit(f"lenet-mnist: error: {e}")
+WRITTEN = read_params("params.yaml")  # as DVC reads it: Snakemake's params records agree with dvc.lock
 
 # For `snakemake --report`: the captions and answers that the figures stage computed from the
 # metrics, so that the report's text states measured numbers; nothing before the first run.
@@ -95,27 +105,26 @@ wildcard_constraints:
     fraction="|".join(map(re.escape, FRACTIONS)),
 
 
-def canonical(section):
-    """A params section as Snakemake stores it for its params trigger: sorted keys, so that
-    reordering params.yaml reruns nothing, as in DVC, which compares values."""
-    return json.dumps(section, sort_keys=True)
+def written(*keys):
+    """A params value as written in params.yaml, for Snakemake's params trigger: as DVC records it
+    (a default changed in the schema reruns both through the schema, an input of every stage), with
+    sorted keys, so that reordering params.yaml reruns nothing, as in DVC, which compares values."""
+    value = WRITTEN
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return json.dumps(value, sort_keys=True)
 
 
 def run_params(wildcards):
-    return canonical(PARAMS["runs"][wildcards.run])
+    return written("runs", wildcards.run)
 
 
 def run_entries(wildcards):
     """The named entries a run refers to, as dvc.yaml's prepare stage lists them."""
     run = PARAMS["runs"][wildcards.run]
-    return canonical({table: PARAMS[table][run[key]]
-                      for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies"))})
+    return "".join(written(table, run[key])
+                   for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies")))
 
 
 def run_subset(wildcards):
     return f"data/subsets/{PARAMS['runs'][wildcards.run]['fraction']}.npy"
-
-
-def module(name):
-    """A stage's source file: an input, so that editing the code reruns the stage, as in dvc.yaml."""
-    return f"src/lenet_mnist/{name}.py"

@@ -2,12 +2,10 @@
 
 
 rule download:
-    input:
-        module("download"),
     output:
         directory(RAW),
     params:
-        data=canonical(PARAMS["data"]),
+        data=written("data"),
     resources:
         **needs("download"),
     log:
@@ -20,13 +18,13 @@ rule download:
 
 rule split:
     input:
-        module("split"),
+        code=code_inputs("split"),
         raw=ancient(RAW),
     output:
         train=SPLIT["train"],
         val=SPLIT["val"],
     params:
-        split=canonical(PARAMS["split"]),
+        split=written("split"),
     resources:
         **needs("split"),
     log:
@@ -39,13 +37,13 @@ rule split:
 
 rule subsample:
     input:
-        module("subsample"),
+        code=code_inputs("subsample"),
         raw=ancient(RAW),
         train=SPLIT["train"],
     output:
         "data/subsets/{fraction}.npy",
     params:
-        seed=PARAMS["subsample"]["seed"],
+        seed=written("subsample", "seed"),
     resources:
         **needs("subsample"),
     log:

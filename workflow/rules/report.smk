@@ -3,7 +3,7 @@
 
 rule summarize:
     input:
-        module("summarize"),
+        code=code_inputs("summarize"),
         derivations="results/derivations",
         metrics=expand("results/metrics/{run}", run=RUNS),
         histories=expand("results/history/{run}", run=RUNS),
@@ -12,7 +12,7 @@ rule summarize:
     params:
         runs=RUNS,
         seeds=SEEDS,
-        studies=canonical(PARAMS["studies"]),
+        studies=written("studies"),
     resources:
         **needs("summarize"),
     log:
@@ -26,7 +26,7 @@ rule summarize:
 
 rule plot:
     input:
-        module("plot"),
+        code=code_inputs("plot"),
         histories="results/history/{run}",
     output:
         report(
@@ -49,7 +49,7 @@ rule plot:
 
 rule figures:
     input:
-        module("figures"),
+        code=code_inputs("figures"),
         summary="results/metrics.json",
         metrics=expand("results/metrics/{run}", run=RUNS),
         histories=expand("results/history/{run}", run=RUNS),
@@ -61,9 +61,9 @@ rule figures:
             category="Figures",
         ),
     params:
-        studies=canonical(PARAMS["studies"]),
-        runs=canonical(PARAMS["runs"]),
-        val_size=PARAMS["split"]["val_size"],
+        studies=written("studies"),
+        runs=written("runs"),
+        val_size=written("split", "val_size"),
         seeds=SEEDS,
     resources:
         **needs("figures"),
@@ -78,7 +78,7 @@ rule figures:
 
 rule derivations:
     input:
-        module("derivations"),
+        code=code_inputs("derivations"),
         raw=ancient(RAW),
     output:
         report(
@@ -88,7 +88,7 @@ rule derivations:
             category="Problem Sets 1-3",
         ),
     params:
-        derivations=canonical(PARAMS["derivations"]),
+        derivations=written("derivations"),
     resources:
         **needs("derivations"),
     log:

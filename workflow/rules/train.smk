@@ -4,8 +4,7 @@
 
 rule prepare:
     input:
-        module("prepare"),
-        module("augment"),
+        code=code_inputs("prepare"),
         raw=ancient(RAW),
         train=SPLIT["train"],
         subset=run_subset,
@@ -34,10 +33,7 @@ rule prepare:
 
 rule train:
     input:
-        module("train"),
-        module("stacked"),
-        module("model"),
-        module("checkpoint"),
+        code=code_inputs("train"),
         recipe="data/runs/{run}/recipe.json",
         trainset="data/runs/{run}/train.npz",
         raw=ancient(RAW),
@@ -48,8 +44,8 @@ rule train:
         checkpoints=directory("models/{run}"),
         histories=directory("results/history/{run}"),
     params:
-        compute=canonical(PARAMS["compute"]),
-        evaluate=canonical(PARAMS["evaluate"]),
+        compute=written("compute"),
+        evaluate=written("evaluate"),
         seeds=SEEDS,
         threads=PARAMS["compute"]["threads"],
     threads: train_job_cores
@@ -69,15 +65,13 @@ rule train:
 
 rule evaluate:
     input:
-        module("evaluate"),
-        module("model"),
-        module("checkpoint"),
+        code=code_inputs("evaluate"),
         checkpoints="models/{run}",
         raw=ancient(RAW),
     output:
         directory("results/metrics/{run}"),
     params:
-        evaluate=canonical(PARAMS["evaluate"]),
+        evaluate=written("evaluate"),
         seeds=SEEDS,
     resources:
         **needs("evaluate"),
