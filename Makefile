@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-cluster bench bench-study lock clean
+.PHONY: setup run test test-fast test-cluster tables bench bench-study lock clean
 
 setup: $(INSTALLED)
 
@@ -19,8 +19,17 @@ run: setup
 	snakemake --cores 4
 	snakemake --report results/report.html
 
+# Everything, as CI runs it (within 10 minutes on a 2-core machine).
 test: setup
 	python -m pytest
+
+# The unit tests only, on synthetic data (under a minute).
+test-fast: setup
+	python -m pytest -m "not e2e and not cluster"
+
+# The tables of README.md and docs/, from results/ and benchmarks/ (after a retrain or a bench).
+tables: setup
+	lenet-mnist tables
 
 # The smoke study through workflow/profiles/slurm on a one-node SLURM that the tests start on this
 # machine and stop, pass or fail (root, Debian: tests/cluster/slurm.sh installs what is missing).

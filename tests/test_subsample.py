@@ -37,9 +37,12 @@ def test_subsets_are_stratified_and_inside_the_training_split(train, labels, fra
 
 
 def test_every_subset_size_is_stratified(train, labels):
-    """Not only the listed fractions: every prefix of the order keeps each class within 1 of its share."""
+    """Not only the listed fractions: every subset size keeps each class within 1 of its exact share."""
+    classes, counts = np.unique(labels[train], return_counts=True)
     for k in range(1, len(train) + 1, 7):
-        subsample_indices(train, labels, k / len(train), seed=5)  # raises if a class is off by more than 1
+        chosen = labels[subsample_indices(train, labels, k / len(train), seed=5)]
+        got = np.array([np.count_nonzero(chosen == c) for c in classes])
+        assert np.all(np.abs(got - counts * len(chosen) / len(train)) <= 1), k
 
 
 def test_subsets_are_deterministic_per_seed(train, labels):

@@ -217,11 +217,10 @@ def report_numbers(summary):
 
 
 def up_to_date(repo, env):
-    """Both tools have nothing to do."""
-    assert run(["dvc", "status", "--json"], repo, env).stdout.strip() == "{}"
+    """Whether both tools have nothing to do."""
+    clean = run(["dvc", "status", "--json"], repo, env).stdout.strip() == "{}"
     out = run(["snakemake", "--dry-run", "--cores", "4"], repo, env)
-    assert "Nothing to be done" in out.stdout + out.stderr, out.stdout + out.stderr
-    return True
+    return clean and "Nothing to be done" in out.stdout + out.stderr
 
 
 def dvc_reruns(repo, env):

@@ -109,6 +109,12 @@ def run_touch(params, args):
     touch()
 
 
+def run_tables(params, args):
+    from lenet_mnist.tables import tables
+
+    tables(check=args.check)
+
+
 def run_push(params, args):
     from lenet_mnist.sync import push
 
@@ -216,6 +222,8 @@ def build_parser():
     sub.add_argument("outputs", nargs="+", help="the run's output files (the Snakefile's onsuccess passes them)")
 
     stage("touch", run_touch, "after dvc pull, checkout or repro: mark DVC's outputs up to date for Snakemake")
+    sub = stage("tables", run_tables, "rewrite the tables of README.md and docs/ from the results and benchmarks")
+    sub.add_argument("--check", action="store_true", help="only check that they equal what the results give")
     for name, function, what in (("push", run_push, "dvc push: the cache to a remote"),
                                  ("pull", run_pull, "dvc pull, then touch: outputs from a remote, up to date for both")):
         sub = stage(name, function, what + "; a failure in one line")

@@ -1,0 +1,38 @@
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from lenet_mnist.errors import LenetError
+from lenet_mnist.tables import DOCUMENTS, tables
+
+SOURCES = ["results/metrics.json", "results/figures/report.json", "benchmarks/study.json", "benchmarks/results.json"]
+
+
+def test_the_committed_tables_are_what_the_results_give():
+    tables(ROOT, check=True)
+
+
+@pytest.fixture
+def copy(tmp_path):
+    for name in [*DOCUMENTS, *SOURCES]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_a_table_edited_by_hand_is_caught_and_rewritten(copy):
+    readme = copy / "README.md"
+    original = readme.read_text()
+    readme.write_text(original.replace("0.9938 [0.9921, 0.9956]", "0.9950 [0.9921, 0.9956]"))
+    with pytest.raises(LenetError, match="README.md: tables differ from the results; run lenet-mnist tables"):
+        tables(copy, check=True)
+    tables(copy)
+    assert readme.read_text() == original
+
+
+def test_new_results_change_the_tables(copy):
+    summary = copy / "results/metrics.json"
+    summary.write_text(summary.read_text().replace('"mean": 0.9938', '"mean": 0.9941'))
+    with pytest.raises(LenetError, match="README.md"):
+        tables(copy, check=True)
