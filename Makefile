@@ -40,7 +40,7 @@ test-cluster: setup
 bench: setup
 	snakemake --cores 1 data/MNIST/raw
 	lenet-mnist bench --raw data/MNIST/raw --out benchmarks/results.json
-	lenet-mnist bench-scale --runs 500 --out benchmarks/scale.json
+	lenet-mnist bench-scale --runs 1000 --out benchmarks/scale.json
 
 # The whole study of params.yaml rebuilt from scratch and timed; per-rule times and memory from
 # Snakemake's benchmark files.

@@ -6,10 +6,12 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT
-from lenet_mnist.bench import BATCH, bench, bench_study, generated_study, layer_passes, multiply_add_passes, \
-    training_flops_per_sample
-from lenet_mnist.params import load_params, trained_models
+from conftest import ROOT, SMOKE_PARAMS
+from lenet_mnist.bench.common import trained_models
+from lenet_mnist.bench.scale import generated_study
+from lenet_mnist.bench.study import bench_study
+from lenet_mnist.bench.throughput import BATCH, bench, layer_passes, multiply_add_passes, training_flops_per_sample
+from lenet_mnist.params import load_params
 from lenet_mnist.stacked import StackedLinear
 
 CONV1, CONV2 = 6 * 28 * 28 * 1 * 25, 16 * 10 * 10 * 6 * 25  # the notebook's LeNet's multiply-adds per image
@@ -99,3 +101,8 @@ def test_the_study_summary_adds_up_the_benchmark_files(tmp_path, params):
     assert study["training_samples"] == len(params["seeds"]) * 2 * (60_000 - params["split"]["val_size"])
     assert study["training_samples_per_s"] == study["training_samples"] / 20.0
     assert pd.Series(study["rules"]).index.tolist() == ["split", "train"]
+
+
+def test_every_run_is_trained_once_per_seed():
+    params = load_params(SMOKE_PARAMS)
+    assert trained_models(params) == [("small", 0), ("small", 1), ("larger", 0), ("larger", 1)]

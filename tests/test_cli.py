@@ -169,3 +169,27 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].endswith(f"evaluate: error: {disk}/metrics/run/0.json: no space left on device")
     assert done.stdout.split() == ["rc=1", "filler", "metrics"]  # and metrics/ holds no staging directory
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda text: text.replace("lr: 0.1}", "lr: .nan}"), "optimizers.sgd.lr: .nan is not a finite number"),
+        (lambda text: text.replace("epochs: 1}", "epochs: 1.0}"), "runs.small.epochs: 1.0 is not an integer (write 1)"),
+        (lambda text: text.replace("seeds: [0, 1]", "seeds: [0, 1180591620717411303424]"),
+         "seeds.1: 1180591620717411303424 is greater than the maximum of 4294967295"),
+        (lambda text: text.replace("lr: 0.001}", "lr: 1e-3}"), "optimizers.adam.lr: '1e-3' is a string to YAML"),
+        (lambda text: text.replace("  small: {", '  "small\\n": {', 1), "runs.'small\\n': a name may hold only"),
+        (lambda text: text.replace("fractions: [0.005, 0.01]", "fractions: [0.0001, 0.01]"),
+         "subsample.fractions.0: 0.0001 of the 50,000 training images is 5, fewer than 100"),
+        (lambda text: text + "extra: caf\xe9\n", "not UTF-8 text"),
+        (lambda text: text + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 16 levels"),
+    ],
+    ids=["nan", "float epochs", "huge seed", "1e-3", "newline name", "tiny subset", "latin-1", "deep"],
+)
+def test_every_class_of_bad_params_stops_a_stage_with_one_line(workdir, raw_dir, capsys, edit, message):
+    text = edit(SMOKE_PARAMS.read_text())
+    (workdir / "params.yaml").write_bytes(text.encode("latin-1") if "\xe9" in text else text.encode())
+    line = one_error(capsys, split_args(raw_dir))
+    assert f"split: error: params.yaml: {message}" in line
+    assert nothing_in(workdir / "out")

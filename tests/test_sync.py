@@ -3,7 +3,7 @@ import os
 import pytest
 
 from lenet_mnist.errors import LenetError
-from lenet_mnist.sync import built_stages, file_times, tool
+from lenet_mnist.sync import built_stages, file_times, run_tool
 
 
 def test_a_stage_is_locked_only_when_the_run_built_all_its_outputs():
@@ -25,4 +25,4 @@ def test_file_times_reach_into_directories(tmp_path):
 
 def test_a_failed_tool_is_named_with_its_own_error_line(tmp_path):
     with pytest.raises(LenetError, match=r"^dvc commit: ERROR: you are not inside of a DVC repository"):
-        tool("dvc", "commit", "--force", cwd=tmp_path)
+        run_tool("dvc", "commit", "--force", cwd=tmp_path)

@@ -1,6 +1,5 @@
 """End to end: the real snakemake and dvc commands on the smoke params, in copies of the repository."""
 
-import copy
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import yaml
 
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 from lenet_mnist.download import OFFICIAL_MD5
-from lenet_mnist.figures import fmt, fmt_diff
+from lenet_mnist.summarize import format_ci, format_diff
 from lenet_mnist.files import digest_of
 from lenet_mnist.imports import closure, code_inputs
 
@@ -213,7 +212,7 @@ def check_outputs(repo, params):
 
 def report_numbers(summary):
     """How the captions and answers print each run's mean test accuracy and its interval."""
-    return [fmt(stat["test_accuracy"]) for stat in summary["runs"].values()]
+    return [format_ci(stat["test_accuracy"]) for stat in summary["runs"].values()]
 
 
 def up_to_date(repo, env):
@@ -270,7 +269,7 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
         assert number in [row["test_accuracy"] for row in answers["smoke"]["table"]]
     [compared_test, _] = texts["notebook_comparison"]
     assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "notebook": "0.0000",
-                             "ours": fmt(summary["runs"]["small"]["test_accuracy"])}
+                             "ours": format_ci(summary["runs"]["small"]["test_accuracy"])}
     # The study's pair, compared seed by seed: in metrics.json (and so in dvc metrics), and in the report.
     pair = summary["comparisons"]["smoke"]["larger_vs_small"]
     accuracy = {run: [summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] for seed in (0, 1)]
@@ -279,10 +278,10 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     assert pair["mean"] == pytest.approx((accuracy["larger"][0] - accuracy["small"][0]
                                           + accuracy["larger"][1] - accuracy["small"][1]) / 2)
     assert shown["comparisons"]["smoke"]["larger_vs_small"]["mean"] == pair["mean"]
-    assert f"{fmt_diff(pair)} against small" in [row["paired"] for row in answers["smoke"]["table"]]
+    assert f"{format_diff(pair)} against small" in [row["paired"] for row in answers["smoke"]["table"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
     html = (built / "results/report.html").read_text()
-    for number in [*report_numbers(summary), fmt_diff(pair)]:
+    for number in [*report_numbers(summary), format_diff(pair)]:
         assert number in html
     assert "System Message" not in html  # every text of the report is valid reStructuredText
 

@@ -3,8 +3,8 @@
 glibc's malloc serves a block of 128 KiB or more with its own mmap and unmaps it when freed, and
 trims the top of its heap back as soon as 128 KiB are free there. A training step's activations
 (2.4 MB for the first convolution's output on a batch of 128) are therefore mapped, page-faulted
-and zeroed by the kernel anew at every step: about a quarter of a CPU training step here. With
-the thresholds raised, freed blocks are reused; `lenet-mnist bench` measures the difference.
+and zeroed by the kernel anew at every step. With the thresholds raised, freed blocks are
+reused; `lenet-mnist bench` measures the difference.
 """
 
 import ctypes

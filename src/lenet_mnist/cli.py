@@ -79,20 +79,20 @@ def run_derivations(params, args):
 
 
 def run_bench(params, args):
-    from lenet_mnist.bench import bench
+    from lenet_mnist.bench.throughput import bench
 
     bench(params["models"], len(params["seeds"]), args.raw, args.out, args.threads, args.samples, args.repeats,
           args.device)
 
 
 def run_bench_study(params, args):
-    from lenet_mnist.bench import bench_study
+    from lenet_mnist.bench.study import bench_study
 
     bench_study(params, args.benchmarks, args.wall_s, args.out)
 
 
 def run_bench_scale(params, args):
-    from lenet_mnist.bench import bench_scale
+    from lenet_mnist.bench.scale import bench_scale
 
     bench_scale(args.params, args.runs, args.out, args.repeats)
 
@@ -214,7 +214,7 @@ def build_parser():
     path(sub, "--out", "output: the summary (.json)")
 
     sub = stage("bench-scale", run_bench_scale, "snakemake -n and dvc status on params.yaml and on a generated study")
-    sub.add_argument("--runs", type=int, default=500, help="runs of the generated study (default: %(default)s)")
+    sub.add_argument("--runs", type=int, default=1000, help="runs of the generated study (default: %(default)s)")
     sub.add_argument("--repeats", type=int, default=3, help="timed calls of each (default: %(default)s)")
     path(sub, "--out", "output: the measured times (.json)")
 

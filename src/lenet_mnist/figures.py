@@ -20,32 +20,18 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
 from lenet_mnist.plot import long_history, save  # noqa: E402
 from lenet_mnist.sizes import run_size  # noqa: E402
-from lenet_mnist.summarize import mean_ci  # noqa: E402
+from lenet_mnist.summarize import format_ci, format_diff, mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 
-def fmt(stat):
-    """'0.9912 [0.9890, 0.9934]': a mean and its 95% CI over seeds."""
-    if stat["ci95_low"] is None:
-        return f"{stat['mean']:.4f} (1 seed)"
-    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
-
-
-def fmt_diff(stat):
-    """'+0.0123 [+0.0100, +0.0146]': a mean paired difference and its 95% CI."""
-    if stat["ci95_low"] is None:
-        return f"{stat['mean']:+.4f} (1 seed)"
-    return f"{stat['mean']:+.4f} [{stat['ci95_low']:+.4f}, {stat['ci95_high']:+.4f}]"
-
-
-def fmt_epochs(speed):
+def format_epochs(speed):
     if speed["reached"] < speed["of"]:
         return f"not reached by {speed['of'] - speed['reached']} of {speed['of']} seeds"
     return f"epoch {speed['median']:g}"
 
 
-def fmt_short_epochs(speed):
+def format_epochs_cell(speed):
     """For a table cell: the median epoch, or how many seeds got there."""
     if speed["reached"] < speed["of"]:
         return f"{speed['reached']} of {speed['of']} seeds"
@@ -149,8 +135,8 @@ def describe_curves(summary, runs):
     """Caption of a learning-curve study: each run's test accuracy and speed, best first."""
     stats = {run: summary["runs"][run] for run in runs}
     ranked = sorted(runs, key=lambda run: -stats[run]["test_accuracy"]["mean"])
-    lines = [f"{run}: test accuracy {fmt(stats[run]['test_accuracy'])}, 95% validation accuracy "
-             f"{fmt_epochs(stats[run]['epochs_to_val_95'])}, 98% {fmt_epochs(stats[run]['epochs_to_val_98'])}"
+    lines = [f"{run}: test accuracy {format_ci(stats[run]['test_accuracy'])}, 95% validation accuracy "
+             f"{format_epochs(stats[run]['epochs_to_val_95'])}, 98% {format_epochs(stats[run]['epochs_to_val_98'])}"
              for run in ranked]
     return "Learning curves, mean over seeds with 95% CI bands. " + "; ".join(lines) + "."
 
@@ -161,7 +147,7 @@ def describe_sizes(table):
         low, high = (None, None) if pd.isna(row.ci95_low) else (row.ci95_low, row.ci95_high)
         return {"mean": row.test_accuracy, "ci95_low": low, "ci95_high": high}
 
-    lines = [f"{curve}: " + ", ".join(f"{row.n_train:,} images {fmt(stat(row))}" for row in group.itertuples())
+    lines = [f"{curve}: " + ", ".join(f"{row.n_train:,} images {format_ci(stat(row))}" for row in group.itertuples())
              for curve, group in table.groupby("curve", sort=False)]
     return "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
 
@@ -187,7 +173,7 @@ def describe_pairs(group):
     """Pairs that share what they are compared with: the one difference, or where their intervals lie."""
     if len(group) == 1:
         [c] = group
-        return f"{c['run']} differs by {fmt_diff(c)} ({sign(c)})"
+        return f"{c['run']} differs by {format_diff(c)} ({sign(c)})"
     sides = {side: [c for c in group if sign(c) == side] for side in ("above zero", "below zero", "across zero")}
     named = {"above zero", "below zero"}  # the runs whose difference the interval shows, by name
     return f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(
@@ -211,7 +197,7 @@ def study_answer(params, summary, study, spec):
     if spec["figure"] == "learning_curves":
         runs = summary["runs"]
         best = max(spec["runs"], key=lambda run: runs[run]["test_accuracy"]["mean"])
-        sentences.append(f"{best} has the best mean test accuracy, {fmt(runs[best]['test_accuracy'])}.")
+        sentences.append(f"{best} has the best mean test accuracy, {format_ci(runs[best]['test_accuracy'])}.")
     elif not stat:
         table = size_table(params, summary, spec)
         ends = [f"{curve} {group['test_accuracy'].iloc[0]:.4f} at {group['n_train'].iloc[0]:,} images and "
@@ -223,7 +209,7 @@ def study_answer(params, summary, study, spec):
         def share(x, total):
             return f"{stat[x]['mean']:+.4f} ({stat[x]['mean'] / total:.0%})" if total else f"{stat[x]['mean']:+.4f}"
 
-        parts = [f"of {a} against {c}, {fmt_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
+        parts = [f"of {a} against {c}, {format_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
                  f"{b} ({differences(params, a, b)}) and {share((b, c), stat[a, c]['mean'])} is {b} against {c} "
                  f"({differences(params, b, c)})" for a, b, c in chains]
         sentences.append("Seed by seed, " + "; ".join(parts) + ".")
@@ -246,10 +232,10 @@ def study_table(params, summary, study, spec):
     for run in spec["runs"]:
         stats = summary["runs"][run]
         rows.append({"run": run, "sgd_steps": f"{sgd_steps(params, run):,}",
-                     "test_accuracy": fmt(stats["test_accuracy"]),
-                     "epochs_to_val_95": fmt_short_epochs(stats["epochs_to_val_95"]),
-                     "epochs_to_val_98": fmt_short_epochs(stats["epochs_to_val_98"]),
-                     "paired": "; ".join(f"{fmt_diff(c)} against {c['reference']}"
+                     "test_accuracy": format_ci(stats["test_accuracy"]),
+                     "epochs_to_val_95": format_epochs_cell(stats["epochs_to_val_95"]),
+                     "epochs_to_val_98": format_epochs_cell(stats["epochs_to_val_98"]),
+                     "paired": "; ".join(f"{format_diff(c)} against {c['reference']}"
                                          for c in comparisons if c["run"] == run)})
     return rows
 
@@ -266,7 +252,7 @@ def notebook_comparison(params, summary, history_dir):
                 else:
                     ours = mean_ci([float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
                                     for seed in params["seeds"]])
-                rows.append({"study": study, "run": run, "metric": metric, "notebook": f"{value:.4f}", "ours": fmt(ours)})
+                rows.append({"study": study, "run": run, "metric": metric, "notebook": f"{value:.4f}", "ours": format_ci(ours)})
     return rows
 
 
@@ -296,8 +282,8 @@ def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
             save_csv(table[["study", *table.columns.drop("study")]], out_dir / f"{name}.csv")
     for run, stats in summary["runs"].items():  # the per-run learning curves of the plot stage
         captions[f"run {run}"] = (f"Learning curves of run {run}, mean over seeds with 95% CI bands: test accuracy "
-                                  f"{fmt(stats['test_accuracy'])}, 95% validation accuracy "
-                                  f"{fmt_epochs(stats['epochs_to_val_95'])}, 98% {fmt_epochs(stats['epochs_to_val_98'])}.")
+                                  f"{format_ci(stats['test_accuracy'])}, 95% validation accuracy "
+                                  f"{format_epochs(stats['epochs_to_val_95'])}, 98% {format_epochs(stats['epochs_to_val_98'])}.")
     best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
     n = len(params["seeds"]) * 10_000
     captions["confusion"] = (f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "

@@ -9,8 +9,8 @@ class DepthwiseAvgPool(nn.Module):
     """2x2 average pooling with stride 2, computed as a depthwise convolution whose weights are
     fixed at 1/4: nn.AvgPool2d's numbers (to rounding), but on channels-last activations of few
     channels (6 and 16, or a few times that in a stack of seeds), which leave ATen's pooling
-    kernels mostly unvectorised, oneDNN runs it forward and backward about 1.8x faster on a CPU,
-    the whole training step ~1.1x."""
+    kernels mostly unvectorised, oneDNN runs it faster on a CPU, forward and backward
+    (`lenet-mnist bench` measures the step)."""
 
     def __init__(self, channels):
         super().__init__()
@@ -64,7 +64,7 @@ def build_model(architecture):
     (`lenet-mnist bench` times every model of params.yaml both ways). Its average pooling is a
     DepthwiseAvgPool. Without BatchNorm its convolution weights are in channels-last layout, so
     that oneDNN's convolutions and the pooling run without layout conversions (max pooling most of
-    all); with BatchNorm they are not, as ATen's BatchNorm of 6 channels is several times slower on
+    all); with BatchNorm they are not, as ATen's BatchNorm of 6 channels is slower on
     channels-last tensors (a stack's n x 6 channels are not: stacked.py)."""
     model = lenet(**architecture)
     for i, layer in enumerate(model):

@@ -189,11 +189,6 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def trained_models(params):
-    """Every model the study trains: each run once per seed, in params order."""
-    return [(run, seed) for run in params["runs"] for seed in params["seeds"]]
-
-
 def load_params(path="params.yaml"):
     """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
     path = Path(path)

@@ -95,3 +95,17 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     write_json(summary_path, {"runs": runs, "studies": studies, "comparisons": comparisons(params, runs),
                               "best": {"run": best, **runs[best]["test_accuracy"]}, "derivations": derivations})
     log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)
+
+
+def format_ci(stat):
+    """'0.9912 [0.9890, 0.9934]': a mean and its 95% CI over seeds."""
+    if stat["ci95_low"] is None:
+        return f"{stat['mean']:.4f} (1 seed)"
+    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
+
+
+def format_diff(stat):
+    """'+0.0123 [+0.0100, +0.0146]': a mean paired difference and its 95% CI."""
+    if stat["ci95_low"] is None:
+        return f"{stat['mean']:+.4f} (1 seed)"
+    return f"{stat['mean']:+.4f} [{stat['ci95_low']:+.4f}, {stat['ci95_high']:+.4f}]"

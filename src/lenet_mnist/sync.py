@@ -67,7 +67,7 @@ def hold_dvc_lock():
         raise LenetError(f"{DVC_LOCK} is held: a dvc command is running in this checkout; {refusal}") from None
 
 
-def tool(*args, cwd=None):
+def run_tool(*args, cwd=None):
     """A command of this environment (dvc, snakemake), run to completion; its output."""
     bin_dir = Path(sys.executable).parent
     done = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True)
@@ -115,7 +115,7 @@ def lock(built):
     times = file_times(out for name in names for out in stages[name])
     # Naming the stages makes DVC resolve each one anew (minutes for the default study); when the
     # run built them all, as `snakemake` with its default target does, name none.
-    tool("dvc", "commit", "--force", *([] if len(names) == len(stages) else names))
+    run_tool("dvc", "commit", "--force", *([] if len(names) == len(stages) else names))
     # DVC copies each file into its cache and rewrites it in place, and Snakemake would take the new
     # times for new content. (A hardlinked cache keeps times but gives outputs with equal content,
     # such as the training sets of runs that differ only in their model, one shared time.)
@@ -126,18 +126,18 @@ def lock(built):
 
 
 def touch():
-    changed = json.loads(tool("dvc", "status", "--json") or "{}")
+    changed = json.loads(run_tool("dvc", "status", "--json") or "{}")
     if changed:
         names = ", ".join(sorted(changed)[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         raise LenetError(f"dvc status: {names} differ from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
     # Every job, so that Snakemake records the params of each and later edits rerun what they touch.
-    tool("snakemake", "--touch", "--forceall", "--cores", "1", "--no-hooks", "--quiet")
+    run_tool("snakemake", "--touch", "--forceall", "--cores", "1", "--no-hooks", "--quiet")
     log.info("dvc status is clean; Snakemake's file times and records now follow dvc.lock")
 
 
 def transfer(command, remote=None):
-    """`dvc push` or `dvc pull`, its last line logged; a failure raises one line (tool)."""
-    done = tool("dvc", command, *(["--remote", remote] if remote else []))
+    """`dvc push` or `dvc pull`, its last line logged; a failure raises one line (run_tool)."""
+    done = run_tool("dvc", command, *(["--remote", remote] if remote else []))
     log.info("dvc %s: %s", command, (done.strip().splitlines() or ["nothing to transfer"])[-1])
 
 

@@ -7,7 +7,8 @@ differs from what the results give.
 - `study STUDY`: the report's table of a study (results/figures/report.json);
 - `rules`: time and peak memory per rule of the last `make bench-study` (benchmarks/study.json);
 - `throughput`, `models`, `passes`: the rates, models and multiply-add passes of the last
-  `make bench` (benchmarks/results.json).
+  `make bench` (benchmarks/results.json);
+- `scale`: planning time of both tools, this study and a generated one (benchmarks/scale.json).
 """
 
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_bytes
+from lenet_mnist.summarize import format_ci
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +34,13 @@ def markdown(header, rows):
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]) + "\n"
 
 
-def fmt(stat):
-    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
-
-
 def results_table(root):
     summary = read_json(root / "results/metrics.json")
     answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
     rows = []
     for study, stats in summary["studies"].items():
         best = max(stats, key=lambda run: stats[run]["mean"])
-        rows.append((f"`{study}`", answers[study]["question"], f"`{best}`", fmt(stats[best])))
+        rows.append((f"`{study}`", answers[study]["question"], f"`{best}`", format_ci(stats[best])))
     order = list(answers)
     rows.sort(key=lambda row: order.index(row[0].strip("`")))
     return markdown(["study", "question", "best run", "its test accuracy, mean [95% CI] over seeds"], rows)
@@ -98,10 +96,19 @@ def passes_table(root):
     return markdown(["layer", "pass", "MFLOP per step", "ms", "GFLOP/s", "of the matmul rate"], rows)
 
 
+def scale_table(root):
+    scale = read_json(root / "benchmarks/scale.json")
+    rows = [(f"`{label}`" if label == "params.yaml" else label, f"{study['runs']:,}", f"{study['trained_models']:,}",
+             f"{study['snakemake_dry_run_s']:.1f}", f"{study['dvc_status_s']:.1f}")
+            for label, study in scale.items() if isinstance(study, dict) and "runs" in study]
+    return (f"`benchmarks/scale.json` ({on_machine(scale)}, {scale['statistic']}):\n\n"
+            + markdown(["study", "runs", "trained models", "`snakemake -n`, s", "`dvc status`, s"], rows))
+
+
 def render(root, name):
     kind, *args = name.split()
     makers = {"results": results_table, "study": study_table, "rules": rules_table, "throughput": throughput_table,
-              "models": models_table, "passes": passes_table}
+              "models": models_table, "passes": passes_table, "scale": scale_table}
     if kind not in makers:
         raise LenetError(f"table {name!r}: unknown (allowed: {', '.join(makers)})")
     return makers[kind](root, *args)

@@ -69,8 +69,12 @@ def train_job_cores(wildcards):
 # the last `make bench-study` measured for its rule (benchmarks/study.json), with headroom, more
 # for time, which a slower or busier node stretches; a training job's time in proportion to the
 # images it trains on.
-with open("benchmarks/study.json") as f:
-    MEASURED = json.load(f)
+try:
+    with open("benchmarks/study.json") as f:
+        MEASURED = json.load(f)
+except (OSError, ValueError) as e:
+    sys.exit(f"lenet-mnist: error: benchmarks/study.json: cannot read the measured resources ({e}); restore it "
+             "with git checkout benchmarks/study.json")
 MEMORY_HEADROOM = 2
 TIME_HEADROOM = 4
 MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
@@ -94,8 +98,7 @@ def train_runtime(wildcards):
 
 def train_priority(wildcards):
     """Longest training jobs first (their images times epochs), so that the run ends on short jobs
-    side by side rather than one long job alone: the last full-size job, started last, left one
-    of two CPUs idle for 2 of the study's 30 minutes."""
+    side by side rather than one long job alone, which would leave the other CPUs idle."""
     run = PARAMS["runs"][wildcards.run]
     return round(100 * run["fraction"] * run["epochs"])
 

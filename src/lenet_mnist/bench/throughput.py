@@ -1,5 +1,4 @@
-"""`lenet-mnist bench`: training throughput of our train stage against the notebook's loop; and
-`lenet-mnist bench-study`: what a whole Snakemake run of the study cost, rule by rule.
+"""`lenet-mnist bench`: training throughput of our train stage against the notebook's loop.
 
 The notebook trained from torchvision.datasets.MNIST through a DataLoader that converts image by image
 (ToTensor, and for Q4 PIL transforms first); our train stage gathers batches from tensors held in
@@ -18,25 +17,15 @@ run on these shapes, and what our rate would be were the step's time theirs alon
 work on anything else could gain).
 """
 
+
 import collections
-import itertools
 import logging
-import os
-import platform
-import shutil
-import statistics
-import subprocess
-import tempfile
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 import torchvision
-import yaml
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.flop_counter import FlopCounterMode
@@ -45,35 +34,22 @@ from tqdm import tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.augment import materialise
+from lenet_mnist.bench.common import machine, median_seconds
 from lenet_mnist.data import pixels, read_part
-from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
 from lenet_mnist.model import build_model, lenet
-from lenet_mnist.params import load_params, trained_models
-from lenet_mnist.sizes import run_size
 from lenet_mnist.stacked import StackedLinear, stack
-from lenet_mnist.sync import tool
 from lenet_mnist.train import resolve_device, train_epoch
 
 log = logging.getLogger(__name__)
 
 BATCH, LR = 128, 0.01
 # The notebook's Q4 transforms, RandomRotation(20) and RandomHorizontalFlip, as our policy: one view.
-SEED_POLICY = {"rotation": 20, "translate": 0, "scale": [1, 1], "shear": 0, "hflip": True, "elastic": None,
+NOTEBOOK_POLICY = {"rotation": 20, "translate": 0, "scale": [1, 1], "shear": 0, "hflip": True, "elastic": None,
                "views": 1, "originals": False, "seed": 0}
 MATMUL_SIDE = 1024
 # The targets that `bench` checks: times the notebook's loop, and a fraction of the matmul rate.
 TARGETS = {"plain": 3.0, "augmented": 5.0, "fraction_of_matmul": 0.4}
-
-
-def median_seconds(step, repeats):
-    step()  # warm-up: allocations, kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def fresh_model(device, ours, architecture=None, seeds=1):
@@ -93,7 +69,7 @@ def fresh_model(device, ours, architecture=None, seeds=1):
     return model, torch.optim.SGD(model.parameters(), lr=LR)
 
 
-def seed_loop(raw_dir, n, augmented, device):
+def notebook_loop(raw_dir, n, augmented, device):
     """An epoch of the notebook's kind over the first n training images."""
     steps = [transforms.RandomRotation(20), transforms.RandomHorizontalFlip()] if augmented else []
     dataset = torchvision.datasets.MNIST(raw_dir.parent.parent, train=True, download=False,
@@ -124,7 +100,7 @@ def our_loop(images, labels, augmented, device, seeds, ours=True, architecture=N
     quiet = tqdm(disable=True)
 
     def epoch():
-        views = torch.from_numpy(materialise(images, SEED_POLICY)[0]).to(device) if augmented else originals
+        views = torch.from_numpy(materialise(images, NOTEBOOK_POLICY)[0]).to(device) if augmented else originals
         train_epoch(model, optimizer, pixels(views).squeeze(1), y, BATCH, generators, quiet)
 
     return epoch
@@ -209,16 +185,6 @@ def matmul_flops(device, repeats):
     return 2 * MATMUL_SIDE**3 / seconds_per_call(lambda: torch.mm(a, b), device, repeats)
 
 
-def machine(device, threads):
-    model = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"cpu": model, "cpus": os.cpu_count(), "gpu": gpu, "device": str(device), "threads": threads,
-            "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
-
-
 def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_name):
     """`seeds`: how many seeds our train stage stacks (params.yaml's)."""
     torch.set_num_threads(threads)
@@ -227,15 +193,15 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
     images, labels = images[:samples], labels[:samples]
     kinds = {"plain": False, "augmented": True}
 
-    def seed_rates():
-        return {kind: samples / median_seconds(seed_loop(raw_dir, samples, augmented, device), repeats)
+    def notebook_rates():
+        return {kind: samples / median_seconds(notebook_loop(raw_dir, samples, augmented, device), repeats)
                 for kind, augmented in kinds.items()}
 
     # The notebook's loop first, in a process as the notebook ran it; then again with our allocator
     # setting (which cannot be undone), to tell its share of the speed-up from the rest.
-    seed = seed_rates()
+    notebook = notebook_rates()
     tuned = reuse_freed_memory()
-    seed_tuned = seed_rates()
+    notebook_tuned = notebook_rates()
 
     def our_rate(augmented, n, ours=True, architecture=None):
         return n * samples / median_seconds(our_loop(images, labels, augmented, device, n, ours, architecture), repeats)
@@ -243,12 +209,12 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
     results = {"allocator_tuned": tuned, "seeds": seeds}
     for kind, augmented in kinds.items():
         ours, alone = our_rate(augmented, seeds), our_rate(augmented, 1)
-        results[kind] = {"seed_samples_per_s": seed[kind], "seed_with_our_allocator_samples_per_s": seed_tuned[kind],
-                         "our_samples_per_s": ours, "our_one_seed_samples_per_s": alone, "speedup": ours / seed[kind],
-                         "speedup_over_seed_with_our_allocator": ours / seed_tuned[kind]}
+        results[kind] = {"seed_samples_per_s": notebook[kind], "seed_with_our_allocator_samples_per_s": notebook_tuned[kind],
+                         "our_samples_per_s": ours, "our_one_seed_samples_per_s": alone, "speedup": ours / notebook[kind],
+                         "speedup_over_seed_with_our_allocator": ours / notebook_tuned[kind]}
         log.info("%-9s notebook's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
-                 "samples/s (one seed %8.0f) | %.2fx (%.2fx)", kind, seed[kind], seed_tuned[kind], seeds, ours, alone,
-                 ours / seed[kind], ours / seed_tuned[kind])
+                 "samples/s (one seed %8.0f) | %.2fx (%.2fx)", kind, notebook[kind], notebook_tuned[kind], seeds, ours, alone,
+                 ours / notebook[kind], ours / notebook_tuned[kind])
     results["models"] = {}
     for name, architecture in models.items():
         written, built = our_rate(False, 1, False, architecture), our_rate(False, seeds, True, architecture)
@@ -302,64 +268,3 @@ def multiply_add_bound(device, seeds, repeats, per_sample, peak, results):
                  "take %.1f ms now", label, samples_per_s, allowed * 1e3, (step[kind] - seconds) * 1e3)
     return {"passes": passes, "seconds_per_step": seconds, "our_step_seconds": step["plain"],
             "share_of_step": seconds / step["plain"], "if_only_multiply_adds": bound, "targets": targets}
-
-
-def bench_study(params, benchmark_dir, wall_s, out_path):
-    """Per-rule times and peak memory from Snakemake's benchmark files of a whole run, the training
-    samples its train jobs processed, and hence the aggregate rate over the run's wall time."""
-    rows = [{"rule": tsv.relative_to(benchmark_dir).parts[0].removesuffix(".tsv"), **pd.read_csv(tsv, sep="\t").iloc[0]}
-            for tsv in sorted(benchmark_dir.rglob("*.tsv"))]
-    if not rows:
-        raise LenetError(f"{benchmark_dir}: no Snakemake benchmark files (run snakemake first)")
-    table = pd.DataFrame(rows).groupby("rule", sort=False).agg(
-        jobs=("s", "size"), total_s=("s", "sum"), median_s=("s", "median"), max_s=("s", "max"),
-        cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
-    samples = sum(params["runs"][run]["epochs"] * run_size(params, run) for run, _ in trained_models(params))
-    study = {"machine": machine(torch.device("cpu"), params["compute"]["threads"]),
-             "when": datetime.now(timezone.utc).isoformat(), "wall_s": wall_s, "training_samples": samples,
-             "training_samples_per_s": samples / wall_s, "rules": table.round(2).to_dict(orient="index")}
-    write_json(out_path, study)
-    log.info("wall %.0f s, %d training samples, %.0f samples/s\n%s", wall_s, samples, samples / wall_s,
-             table.round(1).to_string())
-
-
-def generated_study(params, n_runs):
-    """params with n_runs distinct runs, every combination of its models, optimizers, policies and
-    fractions in turn, then again with one more epoch; one study holds them all."""
-    names = [list(params[table]) for table in ("models", "optimizers", "policies")]
-    fractions = params["subsample"]["fractions"]
-    combos = [(m, o, p, f) for f in fractions for p in names[2] for o in names[1] for m in names[0]]
-    runs = {f"r{i:04d}": {"model": m, "optimizer": o, "policy": p, "fraction": f, "epochs": 1 + i // len(combos)}
-            for i, (m, o, p, f) in zip(range(n_runs), itertools.cycle(combos))}
-    studies = {"all": {"question": f"{n_runs} generated runs", "figure": "learning_curves", "runs": list(runs)}}
-    return {**params, "runs": runs, "studies": studies}
-
-
-def timed(cmd, cwd, repeats):
-    """Median wall time of a command of this environment, in seconds."""
-    return median_seconds(lambda: tool(*cmd, cwd=cwd), repeats)
-
-
-def bench_scale(params_path, n_runs, out_path, repeats):
-    """`snakemake -n` and `dvc status` on this repository's params and on a generated study of
-    n_runs runs, each in a fresh git copy of the repository (no outputs: every job to plan)."""
-    files = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True, text=True).stdout.split("\0")
-    results = {}
-    raw = yaml.safe_load(Path(params_path).read_text())
-    for label, study in (("params.yaml", raw), (f"{n_runs} runs", generated_study(raw, n_runs))):
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in filter(None, files):
-                if not name.startswith(("results/", "benchmarks/")):
-                    (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(name, Path(tmp) / name, follow_symlinks=False)
-            (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
-            (Path(tmp) / "dvc.lock").unlink(missing_ok=True)
-            subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-            n_models = len(trained_models(load_params(Path(tmp) / "params.yaml")))
-            results[label] = {"runs": len(study["runs"]), "trained_models": n_models,
-                              "snakemake_dry_run_s": timed(["snakemake", "-n", "--quiet"], tmp, repeats),
-                              "dvc_status_s": timed(["dvc", "status", "--json"], tmp, repeats)}
-        log.info("%-12s %4d runs (%5d models): snakemake -n %.1f s, dvc status %.1f s", label,
-                 results[label]["runs"], n_models, results[label]["snakemake_dry_run_s"], results[label]["dvc_status_s"])
-    write_json(out_path, {"machine": machine(torch.device("cpu"), 1), "when": datetime.now(timezone.utc).isoformat(),
-                          "statistic": f"median of {repeats} after a warm-up", **results})
