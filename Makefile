@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-fast test-cluster tables bench bench-study lock clean
+.PHONY: setup run test test-fast test-cluster lint tables bench bench-study lock clean
 
 setup: $(INSTALLED)
 
@@ -26,6 +26,17 @@ test: setup
 # The unit tests only, on synthetic data (under a minute).
 test-fast: setup
 	python -m pytest -m "not e2e and not cluster"
+
+# ruff (lint and format), snakefmt, and snakemake --lint but for its one lint that asks each rule
+# for a conda environment or container: the rules run the pinned .venv of requirements.lock
+# (docs/tests.md).
+lint: setup
+	ruff check src tests
+	ruff format --check src tests
+	snakefmt --check Snakefile workflow/rules
+	out=$$(snakemake --lint 2>&1); \
+	  echo "$$out" | grep -q -e '^Lints for rule' -e 'good condition' || { echo "$$out"; exit 1; }; \
+	  ! echo "$$out" | grep '^    \* ' | grep -v 'Specify a conda environment or container for each rule'
 
 # The tables of README.md and docs/, from results/ and benchmarks/ (after a retrain or a bench).
 tables: setup

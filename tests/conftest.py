@@ -51,8 +51,12 @@ OUTPUT_DIRS = ("data", "models", "results", "logs")  # what the pipeline writes
 
 def repo_files():
     """What a clone of this working tree holds (tracked and new, not ignored files), less outputs."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     names = [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
     return [name for name in names if name.split("/")[0] not in OUTPUT_DIRS]
 
@@ -73,8 +77,10 @@ def repo_copy(tmp_path):
 
 
 def commit_all(repo, message):
-    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=test", "-c", "user.email=test@localhost",
-                                       "commit", "-q", "-m", message]):
+    for cmd in (
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-q", "-m", message],
+    ):
         subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
 
 

@@ -21,8 +21,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def page_faults(mode):
-    return int(subprocess.run([sys.executable, "-c", FAULTS, mode], check=True, capture_output=True,
-                              text=True).stdout)
+    return int(subprocess.run([sys.executable, "-c", FAULTS, mode], check=True, capture_output=True, text=True).stdout)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's")

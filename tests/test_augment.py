@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
-
 from conftest import write_raw
+
 from lenet_mnist.augment import materialise
-from lenet_mnist.data import read_part
+from lenet_mnist.data import load_trainset, read_part
 from lenet_mnist.params import SCHEMA, Validator
-from lenet_mnist.data import load_trainset
 from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
@@ -77,14 +76,26 @@ def test_elastic_distortion_is_smooth_and_deterministic(digits):
 
 def test_prepare_keeps_the_labels_with_their_images(tmp_path):
     raw = write_raw(tmp_path / "raw", n_train=200, n_test=10)
-    params = {"split": {"val_size": 40, "seed": 0}, "subsample": {"seed": 0},
-              "policies": {"p": policy(rotation=10, views=3, originals=True)},
-              "models": {"m": {}}, "optimizers": {"o": {"name": "sgd", "lr": 0.1, "momentum": 0}},
-              "runs": {"r": {"model": "m", "optimizer": "o", "policy": "p", "fraction": 0.5}}}
+    params = {
+        "split": {"val_size": 40, "seed": 0},
+        "subsample": {"seed": 0},
+        "policies": {"p": policy(rotation=10, views=3, originals=True)},
+        "models": {"m": {}},
+        "optimizers": {"o": {"name": "sgd", "lr": 0.1, "momentum": 0}},
+        "runs": {"r": {"model": "m", "optimizer": "o", "policy": "p", "fraction": 0.5}},
+    }
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
     subsample(params, 0.5, raw, tmp_path / "train.npy", tmp_path / "subset.npy")
-    prepare(params, "r", raw, tmp_path / "train.npy", tmp_path / "subset.npy", tmp_path / "t.npz",
-            tmp_path / "recipe.json", tmp_path / "preview.png")
+    prepare(
+        params,
+        "r",
+        raw,
+        tmp_path / "train.npy",
+        tmp_path / "subset.npy",
+        tmp_path / "t.npz",
+        tmp_path / "recipe.json",
+        tmp_path / "preview.png",
+    )
     views, labels = load_trainset(tmp_path / "t.npz")
     subset = np.load(tmp_path / "subset.npy")
     images, all_labels = read_part(raw, "train")

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import ROOT, SMOKE_PARAMS
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT, SMOKE_PARAMS
 from lenet_mnist.bench.common import trained_models
 from lenet_mnist.bench.scale import generated_study
 from lenet_mnist.bench.study import bench_study
@@ -66,17 +66,21 @@ def test_bench_writes_each_rate_and_the_multiply_add_bound(tmp_path, raw_dir):
     assert bound["plain_speedup"] == bound["samples_per_s"] / results["plain"]["seed_samples_per_s"]
     flops = results["flops"]
     assert bound["fraction_of_matmul"] == pytest.approx(
-        flops["training_flops_per_sample"] * bound["samples_per_s"] / flops["matmul_flops_per_s"])
+        flops["training_flops_per_sample"] * bound["samples_per_s"] / flops["matmul_flops_per_s"]
+    )
     # 5x the notebook's augmented rate leaves this much of a step for everything but the multiply-adds:
     five_x = multiply_adds["targets"]["augmented"]
     assert five_x["samples_per_s"] == 5 * results["augmented"]["seed_samples_per_s"]
-    assert five_x["rest_seconds_allowed"] == pytest.approx(2 * BATCH / five_x["samples_per_s"]
-                                                           - multiply_adds["seconds_per_step"])
-    assert five_x["rest_seconds_now"] == pytest.approx(2 * BATCH / results["augmented"]["our_samples_per_s"]
-                                                       - multiply_adds["seconds_per_step"])
+    assert five_x["rest_seconds_allowed"] == pytest.approx(
+        2 * BATCH / five_x["samples_per_s"] - multiply_adds["seconds_per_step"]
+    )
+    assert five_x["rest_seconds_now"] == pytest.approx(
+        2 * BATCH / results["augmented"]["our_samples_per_s"] - multiply_adds["seconds_per_step"]
+    )
     forty_percent = multiply_adds["targets"]["fraction_of_matmul"]
     assert forty_percent["samples_per_s"] * flops["training_flops_per_sample"] == pytest.approx(
-        0.4 * flops["matmul_flops_per_s"])
+        0.4 * flops["matmul_flops_per_s"]
+    )
 
 
 def test_a_generated_study_has_distinct_valid_runs(tmp_path):
@@ -89,14 +93,23 @@ def test_a_generated_study_has_distinct_valid_runs(tmp_path):
 
 def test_the_study_summary_adds_up_the_benchmark_files(tmp_path, params):
     columns = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    for path, seconds, rss in (("train/tiny/0.tsv", 10.0, 900.0), ("train/tiny/1.tsv", 14.0, 950.0),
-                               ("split.tsv", 2.0, 300.0)):
+    for path, seconds, rss in (
+        ("train/tiny/0.tsv", 10.0, 900.0),
+        ("train/tiny/1.tsv", 14.0, 950.0),
+        ("split.tsv", 2.0, 300.0),
+    ):
         (tmp_path / "b" / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "b" / path).write_text(columns + f"{seconds}\t0:00:10\t{rss}\t1\t1\t1\t0\t0\t50\t{seconds / 2}\n")
     bench_study(params, tmp_path / "b", wall_s=20.0, out_path=tmp_path / "study.json")
     study = json.loads((tmp_path / "study.json").read_text())
-    assert study["rules"]["train"] == {"jobs": 2, "total_s": 24.0, "median_s": 12.0, "max_s": 14.0, "cpu_s": 12.0,
-                                       "max_rss_mb": 950.0}
+    assert study["rules"]["train"] == {
+        "jobs": 2,
+        "total_s": 24.0,
+        "median_s": 12.0,
+        "max_s": 14.0,
+        "cpu_s": 12.0,
+        "max_rss_mb": 950.0,
+    }
     # Every epoch of every seed over the run's subset: all of MNIST's training split (fraction 1).
     assert study["training_samples"] == len(params["seeds"]) * 2 * (60_000 - params["split"]["val_size"])
     assert study["training_samples_per_s"] == study["training_samples"] / 20.0

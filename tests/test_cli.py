@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import SMOKE_PARAMS
+
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.cli import main
 from lenet_mnist.idx import encode_idx, read_idx
@@ -33,16 +33,44 @@ def one_error(capsys, args):
 
 
 def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys):
-    args = ["prepare", "--run", "nope", "--raw", str(raw_dir), "--train-split", "a.npy", "--subset", "c.npy",
-            "--trainset", "out/t.npz", "--recipe", "out/r.json", "--preview", "out/p.png"]
+    args = [
+        "prepare",
+        "--run",
+        "nope",
+        "--raw",
+        str(raw_dir),
+        "--train-split",
+        "a.npy",
+        "--subset",
+        "c.npy",
+        "--trainset",
+        "out/t.npz",
+        "--recipe",
+        "out/r.json",
+        "--preview",
+        "out/p.png",
+    ]
     line = one_error(capsys, args)
     assert line.endswith("prepare: error: --run nope: not a run of params.yaml (allowed: small, larger)")
     assert not (workdir / "out").exists()
 
 
 def test_training_without_a_recipe_is_one_line_and_writes_nothing(workdir, raw_dir, capsys):
-    args = ["train", "--recipe", "r.json", "--trainset", "t.npz", "--raw", str(raw_dir),
-            "--val-split", "v.npy", "--checkpoints", "out/models", "--histories", "out/history"]
+    args = [
+        "train",
+        "--recipe",
+        "r.json",
+        "--trainset",
+        "t.npz",
+        "--raw",
+        str(raw_dir),
+        "--val-split",
+        "v.npy",
+        "--checkpoints",
+        "out/models",
+        "--histories",
+        "out/history",
+    ]
     line = one_error(capsys, args)
     assert "train: error: r.json: not a run recipe written by lenet-mnist prepare" in line
     assert not (workdir / "out").exists() and not (workdir / "out/models.resume").exists()
@@ -50,16 +78,16 @@ def test_training_without_a_recipe_is_one_line_and_writes_nothing(workdir, raw_d
 
 def test_bad_params_stop_a_stage_before_it_writes(workdir, raw_dir, capsys):
     (workdir / "params.yaml").write_text(SMOKE_PARAMS.read_text().replace("val_size: 10000", "val_size: -1"))
-    line = one_error(capsys, ["split", "--raw", str(raw_dir), "--train", "t.npy", "--val", "v.npy",
-                              "--log", "s.log"])
+    line = one_error(capsys, ["split", "--raw", str(raw_dir), "--train", "t.npy", "--val", "v.npy", "--log", "s.log"])
     assert "params.yaml: split.val_size: -1 is less than the minimum of 1" in line
     assert not (workdir / "t.npy").exists() and not (workdir / "v.npy").exists()
     assert "split.val_size" in (workdir / "s.log").read_text()  # the rule's log says why too
 
 
 def test_a_fraction_not_in_params_is_refused(workdir, raw_dir, capsys):
-    line = one_error(capsys, ["subsample", "--fraction", "0.3", "--raw", str(raw_dir), "--train", "t.npy",
-                              "--out", "o.npy"])
+    line = one_error(
+        capsys, ["subsample", "--fraction", "0.3", "--raw", str(raw_dir), "--train", "t.npy", "--out", "o.npy"]
+    )
     assert line.endswith("--fraction 0.3: not in subsample.fractions (allowed: 0.005, 0.01)")
 
 
@@ -96,19 +124,38 @@ def relabel(raw_dir, label):
     [
         (lambda raw: shutil.rmtree(raw), "{raw}: no such directory (run the download stage first"),
         (lambda raw: shutil.rmtree(raw) or raw.write_text("x"), "{raw}: not a directory (run the download stage"),
-        (lambda raw: (raw / "t10k-images-idx3-ubyte").unlink(), "{raw}/t10k-images-idx3-ubyte: no such file or directory"),
-        (lambda raw: (raw / "t10k-labels-idx1-ubyte").unlink() or (raw / "t10k-labels-idx1-ubyte").mkdir(),
-         "{raw}/t10k-labels-idx1-ubyte: is a directory"),
+        (
+            lambda raw: (raw / "t10k-images-idx3-ubyte").unlink(),
+            "{raw}/t10k-images-idx3-ubyte: no such file or directory",
+        ),
+        (
+            lambda raw: (raw / "t10k-labels-idx1-ubyte").unlink() or (raw / "t10k-labels-idx1-ubyte").mkdir(),
+            "{raw}/t10k-labels-idx1-ubyte: is a directory",
+        ),
         (lambda raw: relabel(raw, 10), "{raw}/t10k-labels-idx1-ubyte: label 10 at index 7 (allowed: 0 to 9)"),
-        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(99, np.uint8))),
-         "{raw}/t10k-images-idx3-ubyte: 100 images but 99 labels in t10k-labels-idx1-ubyte"),
-        (lambda raw: (raw / "t10k-images-idx3-ubyte").write_bytes(encode_idx(np.zeros((100, 28, 27), np.uint8))),
-         "{raw}/t10k-images-idx3-ubyte: images of shape (100, 28, 27), expected N x 28 x 28"),
-        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros((100, 1), np.uint8))),
-         "{raw}/t10k-labels-idx1-ubyte: labels of shape (100, 1), expected one dimension"),
+        (
+            lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros(99, np.uint8))),
+            "{raw}/t10k-images-idx3-ubyte: 100 images but 99 labels in t10k-labels-idx1-ubyte",
+        ),
+        (
+            lambda raw: (raw / "t10k-images-idx3-ubyte").write_bytes(encode_idx(np.zeros((100, 28, 27), np.uint8))),
+            "{raw}/t10k-images-idx3-ubyte: images of shape (100, 28, 27), expected N x 28 x 28",
+        ),
+        (
+            lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(encode_idx(np.zeros((100, 1), np.uint8))),
+            "{raw}/t10k-labels-idx1-ubyte: labels of shape (100, 1), expected one dimension",
+        ),
     ],
-    ids=["no raw dir", "raw is a file", "missing file", "directory for a file", "label 10", "counts differ",
-         "image shape", "labels shape"],
+    ids=[
+        "no raw dir",
+        "raw is a file",
+        "missing file",
+        "directory for a file",
+        "label 10",
+        "counts differ",
+        "image shape",
+        "labels shape",
+    ],
 )
 def test_raw_files_are_checked_for_what_the_stages_rely_on(workdir, raw_dir, capsys, damage, message):
     damage(raw_dir)
@@ -162,12 +209,16 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
     disk = tmp_path / "disk"
     disk.mkdir()
     lenet_mnist = Path(sys.executable).parent / "lenet-mnist"
-    script = (f"mount -t tmpfs -o size=64k tmpfs {disk} && head -c 64000 /dev/zero > {disk}/filler; "
-              f"{lenet_mnist} {shlex.join(evaluate_args(raw_dir, workdir / 'models', disk / 'metrics/run'))}; "
-              f"echo rc=$?; ls -A {disk}")
+    script = (
+        f"mount -t tmpfs -o size=64k tmpfs {disk} && head -c 64000 /dev/zero > {disk}/filler; "
+        f"{lenet_mnist} {shlex.join(evaluate_args(raw_dir, workdir / 'models', disk / 'metrics/run'))}; "
+        f"echo rc=$?; ls -A {disk}"
+    )
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=workdir)
     errors = [line for line in done.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and errors[0].endswith(f"evaluate: error: {disk}/metrics/run/0.json: no space left on device")
+    assert len(errors) == 1 and errors[0].endswith(
+        f"evaluate: error: {disk}/metrics/run/0.json: no space left on device"
+    )
     assert done.stdout.split() == ["rc=1", "filler", "metrics"]  # and metrics/ holds no staging directory
 
 
@@ -176,12 +227,16 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
     [
         (lambda text: text.replace("lr: 0.1}", "lr: .nan}"), "optimizers.sgd.lr: .nan is not a finite number"),
         (lambda text: text.replace("epochs: 1}", "epochs: 1.0}"), "runs.small.epochs: 1.0 is not an integer (write 1)"),
-        (lambda text: text.replace("seeds: [0, 1]", "seeds: [0, 1180591620717411303424]"),
-         "seeds.1: 1180591620717411303424 is greater than the maximum of 4294967295"),
+        (
+            lambda text: text.replace("seeds: [0, 1]", "seeds: [0, 1180591620717411303424]"),
+            "seeds.1: 1180591620717411303424 is greater than the maximum of 4294967295",
+        ),
         (lambda text: text.replace("lr: 0.001}", "lr: 1e-3}"), "optimizers.adam.lr: '1e-3' is a string to YAML"),
         (lambda text: text.replace("  small: {", '  "small\\n": {', 1), "runs.'small\\n': a name may hold only"),
-        (lambda text: text.replace("fractions: [0.005, 0.01]", "fractions: [0.0001, 0.01]"),
-         "subsample.fractions.0: 0.0001 of the 50,000 training images is 5, fewer than 100"),
+        (
+            lambda text: text.replace("fractions: [0.005, 0.01]", "fractions: [0.0001, 0.01]"),
+            "subsample.fractions.0: 0.0001 of the 50,000 training images is 5, fewer than 100",
+        ),
         (lambda text: text + "extra: caf\xe9\n", "not UTF-8 text"),
         (lambda text: text + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 16 levels"),
     ],

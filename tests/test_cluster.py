@@ -11,15 +11,18 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 from test_workflows import BIN, run, snakemake_jobs, up_to_date
 
 pytestmark = pytest.mark.cluster
 
 SLURM = ROOT / "tests" / "cluster" / "slurm.sh"
-PROFILE = ["--profile", "workflow/profiles/slurm",
-           "--slurm-init-seconds-before-status-checks", "5"]  # the plugin waits 40 s by default
+PROFILE = [
+    "--profile",
+    "workflow/profiles/slurm",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
+]  # the plugin waits 40 s by default
 RUN_TIMEOUT_S = 900
 OUTPUTS = ("data", "models", "results")
 
@@ -38,8 +41,15 @@ def snakemake_bounded(repo, *args, env=None):
     """snakemake in its own process group, bounded in time: past the limit it gets SIGINT, on which
     the SLURM plugin cancels its jobs (on SIGTERM it only waits), then SIGKILL."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    proc = subprocess.Popen(["snakemake", *args], cwd=repo, env=env, text=True, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["snakemake", *args],
+        cwd=repo,
+        env=env,
+        text=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -68,20 +78,25 @@ def submitted(out):
 
 def slurm_jobs():
     """{job id: (state, CPUs, memory, time limit, comment)} of every job that squeue still shows."""
-    out = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%T|%C|%m|%l|%k"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["squeue", "--states=all", "-h", "-o", "%i|%T|%C|%m|%l|%k"], check=True, capture_output=True, text=True
+    ).stdout
     return {int(fields[0]): fields[1:] for fields in (line.split("|") for line in out.splitlines())}
 
 
 def megabytes(memory):
     """squeue's memory (1024M, 1G) in MB."""
-    return round(float(memory[:-1]) * {"M": 1, "G": 1024, "T": 1024 ** 2}[memory[-1]])
+    return round(float(memory[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[memory[-1]])
 
 
 def outputs(repo):
     """Every file the pipeline wrote, by path, with its bytes (not Snakemake's markers or the report)."""
-    return {str(path.relative_to(repo)): path.read_bytes() for top in OUTPUTS for path in sorted((repo / top).rglob("*"))
-            if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")}
+    return {
+        str(path.relative_to(repo)): path.read_bytes()
+        for top in OUTPUTS
+        for path in sorted((repo / top).rglob("*"))
+        if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +116,19 @@ def test_every_job_goes_through_slurm_and_completes(through_slurm):
     seen = slurm_jobs()
     assert {job: seen[job][0] for job in jobs} == {job: "COMPLETED" for job in jobs}
     # Each job asked for what its rule declares: one CPU per torch thread, the rule's memory and time.
-    declared = {f"rule_{job['rule']}" + (f"_wildcards_{job['wildcards'].split('=')[1]}" if job["wildcards"] else ""): job
-                for job in planned}
+    declared = {
+        f"rule_{job['rule']}" + (f"_wildcards_{job['wildcards'].split('=')[1]}" if job["wildcards"] else ""): job
+        for job in planned
+    }
     for job in jobs:
         state, cpus, memory, limit, comment = seen[job]
         want = {key: int(value) for key, value in declared[comment]["resources"].items() if value.isdigit()}
         hours, minutes = divmod(want["runtime"], 60)
-        assert (int(cpus), megabytes(memory), limit) == (want["cpus_per_task"], want["mem_mb"],
-                                              f"{hours}:{minutes:02d}:00" if hours else f"{minutes}:00"), comment
+        assert (int(cpus), megabytes(memory), limit) == (
+            want["cpus_per_task"],
+            want["mem_mb"],
+            f"{hours}:{minutes:02d}:00" if hours else f"{minutes}:00",
+        ), comment
 
 
 def test_slurm_writes_the_bytes_of_a_local_run(through_slurm, tmp_path, wheel_cache):

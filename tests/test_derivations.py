@@ -3,8 +3,16 @@ import json
 import pytest
 import torch
 
-from lenet_mnist.derivations import (bptt_gradients, check_bptt, check_conv_gradient, check_positional,
-                                     conv_input_gradient, derivations, positional_encoding, sobel_magnitude)
+from lenet_mnist.derivations import (
+    bptt_gradients,
+    check_bptt,
+    check_conv_gradient,
+    check_positional,
+    conv_input_gradient,
+    derivations,
+    positional_encoding,
+    sobel_magnitude,
+)
 
 
 @pytest.fixture
@@ -16,7 +24,9 @@ def test_sobel_finds_a_vertical_edge_and_nothing_on_flat_ground():
     image = torch.zeros(1, 1, 6, 6, dtype=torch.float64)
     image[..., 3:] = 1.0  # dark left, bright right
     magnitude = sobel_magnitude(image)[0]
-    assert torch.equal(magnitude[1:5, 2], torch.full((4,), 4.0)) and torch.equal(magnitude[1:5, 3], torch.full((4,), 4.0))
+    assert torch.equal(magnitude[1:5, 2], torch.full((4,), 4.0)) and torch.equal(
+        magnitude[1:5, 3], torch.full((4,), 4.0)
+    )
     assert torch.equal(magnitude[1:5, 0], torch.zeros(4)) and magnitude[1:5, 5].max() > 0  # the zero padding's edge
 
 

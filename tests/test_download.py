@@ -38,6 +38,7 @@ def test_restricted_unpickler_refuses_a_builtin_call():
 
 def codec_call(codec):
     """A protocol-2 pickle of _codecs.encode("abc", codec), written opcode by opcode."""
+
     def unicode(text):
         return b"X" + len(text).to_bytes(4, "little") + text.encode()
 
@@ -53,6 +54,7 @@ def test_restricted_unpickler_admits_latin1_bytes_only():
 
 def fake_deeplearning_pickle(rng, n_train=5, n_valid=3, n_test=4):
     """The deeplearning.net layout: pixel = byte / 256, float32; labels int64."""
+
     def part(n):
         pixels = rng.integers(0, 256, (n, 784)).astype(np.uint8)
         return pixels, (pixels.astype(np.float32) / 256, rng.integers(0, 10, n).astype(np.int64))

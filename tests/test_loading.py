@@ -27,14 +27,26 @@ def test_every_torch_load_is_weights_only():
 
 
 def test_nothing_is_unpickled_except_through_the_numpy_only_unpickler():
-    pickling = {"pickle.load", "pickle.loads", "pickle.Unpickler", "pd.read_pickle", "pandas.read_pickle",
-                "joblib.load", "dill.load", "cloudpickle.load"}
+    pickling = {
+        "pickle.load",
+        "pickle.loads",
+        "pickle.Unpickler",
+        "pd.read_pickle",
+        "pandas.read_pickle",
+        "joblib.load",
+        "dill.load",
+        "cloudpickle.load",
+    }
     found = [(path, name, call.lineno) for path, name, call in calls() if name in pickling]
     assert found == [], found
     for path, name, call in calls():
         if name in ("np.load", "numpy.load"):
             assert keyword(call, "allow_pickle") is False, f"{path}:{call.lineno}: np.load without allow_pickle=False"
     # The one unpickler: a subclass that admits numpy's array classes only (tests in test_download).
-    subclasses = [(path.name, node.name) for path in SOURCES for node in ast.walk(ast.parse(path.read_text()))
-                  if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "pickle.Unpickler" for b in node.bases)]
+    subclasses = [
+        (path.name, node.name)
+        for path in SOURCES
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "pickle.Unpickler" for b in node.bases)
+    ]
     assert subclasses == [("download.py", "NumpyOnlyUnpickler")]

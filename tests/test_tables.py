@@ -1,13 +1,18 @@
 import shutil
 
 import pytest
-
 from conftest import ROOT
+
 from lenet_mnist.errors import LenetError
 from lenet_mnist.tables import DOCUMENTS, tables
 
-SOURCES = ["results/metrics.json", "results/figures/report.json", "benchmarks/study.json", "benchmarks/results.json",
-           "benchmarks/scale.json"]
+SOURCES = [
+    "results/metrics.json",
+    "results/figures/report.json",
+    "benchmarks/study.json",
+    "benchmarks/results.json",
+    "benchmarks/scale.json",
+]
 
 
 def test_the_committed_tables_are_what_the_results_give():

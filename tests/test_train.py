@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from lenet_mnist.checkpoint import load_checkpoint, save_checkpoint
+from lenet_mnist.data import load_recipe
 from lenet_mnist.errors import LenetError
 from lenet_mnist.evaluate import evaluate
 from lenet_mnist.model import build_model
-from lenet_mnist.data import load_recipe
 from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
 from lenet_mnist.subsample import subsample
@@ -26,8 +26,11 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def stage_files(tmp_path, raw_dir, params):
-    paths = {"train_split": tmp_path / "split/train.npy", "val_split": tmp_path / "split/val.npy",
-             "subset": tmp_path / "subsets/1.0.npy"}
+    paths = {
+        "train_split": tmp_path / "split/train.npy",
+        "val_split": tmp_path / "split/val.npy",
+        "subset": tmp_path / "subsets/1.0.npy",
+    }
     split(params, raw_dir, paths["train_split"], paths["val_split"])
     subsample(params, 1.0, raw_dir, paths["train_split"], paths["subset"])
     return paths
@@ -36,10 +39,19 @@ def stage_files(tmp_path, raw_dir, params):
 def run_training(params, raw_dir, stage_files, out_dir, seed=0):
     """Train the tiny run with every seed of params; seed's checkpoint and history."""
     trainset, recipe = out_dir / "train.npz", out_dir / "recipe.json"
-    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], trainset, recipe,
-            out_dir / "preview.png")
-    train(params, recipe, trainset, raw_dir, stage_files["val_split"], out_dir / "models", out_dir / "history",
-          threads=1)
+    prepare(
+        params,
+        "tiny",
+        raw_dir,
+        stage_files["train_split"],
+        stage_files["subset"],
+        trainset,
+        recipe,
+        out_dir / "preview.png",
+    )
+    train(
+        params, recipe, trainset, raw_dir, stage_files["val_split"], out_dir / "models", out_dir / "history", threads=1
+    )
     return out_dir / f"models/{seed}.pt", out_dir / f"history/{seed}.csv"
 
 
@@ -143,8 +155,10 @@ def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, params):
     with pytest.raises(LenetError, match="not a readable"):
         load_checkpoint(truncated)
     foreign = tmp_path / "foreign.pt"
-    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "architecture": architecture, "params": {},
-                "epoch": 1}, foreign)
+    torch.save(
+        {"state_dict": torch.nn.Linear(2, 2).state_dict(), "architecture": architecture, "params": {}, "epoch": 1},
+        foreign,
+    )
     with pytest.raises(LenetError, match="weights do not fit architecture"):
         load_checkpoint(foreign)
 
@@ -155,8 +169,11 @@ def test_a_diverging_run_stops_naming_run_epoch_step_and_lr(tmp_path, raw_dir, p
     with pytest.raises(LenetError) as info:
         run_training(params, raw_dir, stage_files, tmp_path / "a")
     message = str(info.value)
-    assert re.fullmatch(r"run tiny seed [01]: the loss is not finite at epoch \d+, step \d+ of 2, with learning rate "
-                        r"100\.0: training diverged \(a smaller optimizers\.sgd\.lr may help\)", message), message
+    assert re.fullmatch(
+        r"run tiny seed [01]: the loss is not finite at epoch \d+, step \d+ of 2, with learning rate "
+        r"100\.0: training diverged \(a smaller optimizers\.sgd\.lr may help\)",
+        message,
+    ), message
     assert not (tmp_path / "a/models").exists() and not (tmp_path / "a/history").exists()
 
 
@@ -180,12 +197,36 @@ def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run_training(params, raw_dir, stage_files, tmp_path / "a")
     out = tmp_path / "b"
-    prepare(params, "tiny", raw_dir, stage_files["train_split"], stage_files["subset"], out / "train.npz",
-            out / "recipe.json", out / "preview.png")
-    command = [str(BIN / "lenet-mnist"), "train", "--params", str(tmp_path / "params.yaml"),
-               "--recipe", str(out / "recipe.json"), "--trainset", str(out / "train.npz"), "--raw", str(raw_dir),
-               "--val-split", str(stage_files["val_split"]), "--checkpoints", str(out / "models"),
-               "--histories", str(out / "history"), "--threads", "1"]
+    prepare(
+        params,
+        "tiny",
+        raw_dir,
+        stage_files["train_split"],
+        stage_files["subset"],
+        out / "train.npz",
+        out / "recipe.json",
+        out / "preview.png",
+    )
+    command = [
+        str(BIN / "lenet-mnist"),
+        "train",
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--recipe",
+        str(out / "recipe.json"),
+        "--trainset",
+        str(out / "train.npz"),
+        "--raw",
+        str(raw_dir),
+        "--val-split",
+        str(stage_files["val_split"]),
+        "--checkpoints",
+        str(out / "models"),
+        "--histories",
+        str(out / "history"),
+        "--threads",
+        "1",
+    ]
     resume = resume_path(out / "models")
     job = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     while not resume.exists() and job.poll() is None:

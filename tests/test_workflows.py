@@ -14,20 +14,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
+
 from lenet_mnist.download import OFFICIAL_MD5
-from lenet_mnist.summarize import format_ci, format_diff
 from lenet_mnist.files import digest_of
 from lenet_mnist.imports import closure, code_inputs
+from lenet_mnist.summarize import format_ci, format_diff
 
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent  # snakemake, dvc and lenet-mnist of this environment
 
 
-GIT_USER = {f"GIT_{who}_{field}": value for who in ("AUTHOR", "COMMITTER")
-            for field, value in (("NAME", "test"), ("EMAIL", "test@localhost"))}  # dvc exp commits
+GIT_USER = {
+    f"GIT_{who}_{field}": value
+    for who in ("AUTHOR", "COMMITTER")
+    for field, value in (("NAME", "test"), ("EMAIL", "test@localhost"))
+}  # dvc exp commits
 
 
 def run(cmd, cwd, env=None, check=True):
@@ -49,8 +52,17 @@ def snakemake_jobs(repo, *args, cores=4):
     jobs, job = [], None
     for line in (out.stdout + out.stderr).splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {"rule": m[1], "wildcards": "", "cmd": None, "inputs": [], "outputs": frozenset(), "side": [],
-                   "threads": 1, "resources": {}, "reason": ""}
+            job = {
+                "rule": m[1],
+                "wildcards": "",
+                "cmd": None,
+                "inputs": [],
+                "outputs": frozenset(),
+                "side": [],
+                "threads": 1,
+                "resources": {},
+                "reason": "",
+            }
             jobs.append(job)
         elif job and (m := re.match(r"^\s+threads: (\d+)$", line)):  # printed when more than 1
             job["threads"] = int(m[1])
@@ -99,7 +111,9 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
     expected = yaml.safe_load(params.read_text())
     # One job per run trains its seeds side by side, one evaluates them.
-    assert sum(j["rule"] == "train" for j in jobs) == sum(j["rule"] == "evaluate" for j in jobs) == len(expected["runs"])
+    assert (
+        sum(j["rule"] == "train" for j in jobs) == sum(j["rule"] == "evaluate" for j in jobs) == len(expected["runs"])
+    )
 
 
 @pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
@@ -112,8 +126,13 @@ def test_no_two_jobs_write_the_same_file(repo_copy, params):
     assert len(written) == len(set(written))
     for job in jobs:
         for directory in job["outputs"]:
-            assert not [path for other in jobs if other is not job
-                        for path in (*other["outputs"], *other["side"]) if path.startswith(directory + "/")]
+            assert not [
+                path
+                for other in jobs
+                if other is not job
+                for path in (*other["outputs"], *other["side"])
+                if path.startswith(directory + "/")
+            ]
 
 
 @pytest.mark.parametrize("per_cpu", [0, 1, 2, 4])
@@ -178,7 +197,8 @@ def test_snakemake_config_is_refused_not_ignored(repo_copy, option):
     assert done.returncode != 0
     assert done.stderr.strip() == (
         "lenet-mnist: error: --config and --configfile are not read: the experiments are defined in params.yaml "
-        "alone (which DVC records too); edit params.yaml, or try a change with dvc exp run -S key=value")
+        "alone (which DVC records too); edit params.yaml, or try a change with dvc exp run -S key=value"
+    )
     assert not (repo_copy / "data").exists() and not (repo_copy / "logs").exists()
 
 
@@ -258,7 +278,8 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], built, env).stdout)
     shown = shown[""]["data"]["results/metrics.json"]["data"]  # dvc leaves out the nulls
     assert {run: shown["runs"][run]["test_accuracy"] for run in summary["runs"]} == {
-        run: stats["test_accuracy"] for run, stats in summary["runs"].items()}
+        run: stats["test_accuracy"] for run, stats in summary["runs"].items()
+    }
 
     # The report's text states the measured numbers, as computed from the metrics.
     texts = json.loads((built / "results/figures/report.json").read_text())
@@ -268,15 +289,23 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
         assert number in texts["captions"]["smoke"]
         assert number in [row["test_accuracy"] for row in answers["smoke"]["table"]]
     [compared_test, _] = texts["notebook_comparison"]
-    assert compared_test == {"study": "smoke", "run": "small", "metric": "test_accuracy", "notebook": "0.0000",
-                             "ours": format_ci(summary["runs"]["small"]["test_accuracy"])}
+    assert compared_test == {
+        "study": "smoke",
+        "run": "small",
+        "metric": "test_accuracy",
+        "notebook": "0.0000",
+        "ours": format_ci(summary["runs"]["small"]["test_accuracy"]),
+    }
     # The study's pair, compared seed by seed: in metrics.json (and so in dvc metrics), and in the report.
     pair = summary["comparisons"]["smoke"]["larger_vs_small"]
-    accuracy = {run: [summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] for seed in (0, 1)]
-                for run in ("larger", "small")}
+    accuracy = {
+        run: [summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] for seed in (0, 1)]
+        for run in ("larger", "small")
+    }
     assert pair["run"] == "larger" and pair["reference"] == "small" and pair["n"] == 2
-    assert pair["mean"] == pytest.approx((accuracy["larger"][0] - accuracy["small"][0]
-                                          + accuracy["larger"][1] - accuracy["small"][1]) / 2)
+    assert pair["mean"] == pytest.approx(
+        (accuracy["larger"][0] - accuracy["small"][0] + accuracy["larger"][1] - accuracy["small"][1]) / 2
+    )
     assert shown["comparisons"]["smoke"]["larger_vs_small"]["mean"] == pair["mean"]
     assert f"{format_diff(pair)} against small" in [row["paired"] for row in answers["smoke"]["table"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
@@ -294,8 +323,13 @@ def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
     (repo / "dvc.lock").unlink()
     commit_all(repo, "smoke params")
     run(["snakemake", "--cores", "1"], repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
-    for pattern in ("models/*/*.pt", "results/history/*/*.csv", "results/metrics/*/*.json", "results/metrics.json",
-                    "data/runs/*/train.npz"):
+    for pattern in (
+        "models/*/*.pt",
+        "results/history/*/*.csv",
+        "results/metrics/*/*.json",
+        "results/metrics.json",
+        "data/runs/*/train.npz",
+    ):
         files = sorted(path.relative_to(built) for path in built.glob(pattern))
         assert files, pattern
         assert [f for f in files if (repo / f).read_bytes() != (built / f).read_bytes()] == []
@@ -310,17 +344,36 @@ def run_and_descendants(run):
 # snakemake -n): the readers and their descendants. The raw files are fixed by their md5s, so a
 # new data source reruns only download.
 EDITS = [
-    ("a training hyperparameter", lambda p: p["runs"]["small"].update(epochs=2),
-     {"prepare@small", "summarize", "figures"}, run_and_descendants("small")),
-    ("an augmentation setting", lambda p: p["policies"]["shifted"].update(translate=0.15),
-     {"prepare@larger"}, run_and_descendants("larger")),
-    ("an optimizer entry", lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
-     {"prepare@larger"}, run_and_descendants("larger")),
-    ("the list of fractions", lambda p: p["subsample"]["fractions"].append(0.02),
-     {"subsample@0.02"}, {"subsample@0.02"}),
+    (
+        "a training hyperparameter",
+        lambda p: p["runs"]["small"].update(epochs=2),
+        {"prepare@small", "summarize", "figures"},
+        run_and_descendants("small"),
+    ),
+    (
+        "an augmentation setting",
+        lambda p: p["policies"]["shifted"].update(translate=0.15),
+        {"prepare@larger"},
+        run_and_descendants("larger"),
+    ),
+    (
+        "an optimizer entry",
+        lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
+        {"prepare@larger"},
+        run_and_descendants("larger"),
+    ),
+    (
+        "the list of fractions",
+        lambda p: p["subsample"]["fractions"].append(0.02),
+        {"subsample@0.02"},
+        {"subsample@0.02"},
+    ),
     # A run's seeds train together: a new seed retrains the others beside it.
-    ("the list of seeds", lambda p: p["seeds"].append(2),
-     *[(run_and_descendants("small") | run_and_descendants("larger")) - {"prepare@small", "prepare@larger"}] * 2),
+    (
+        "the list of seeds",
+        lambda p: p["seeds"].append(2),
+        *[(run_and_descendants("small") | run_and_descendants("larger")) - {"prepare@small", "prepare@larger"}] * 2,
+    ),
     ("a data source", lambda p: p["data"].update(timeout_s=11), {"download"}, {"download"}),
 ]
 
@@ -360,7 +413,9 @@ def test_each_stage_lists_its_import_closure_in_both_tools(repo_copy):
     for stage in dvc_index(repo_copy):
         code = sorted(str(dep.def_path) for dep in stage.deps if str(dep.def_path).startswith("src/"))
         assert code == sorted(code_inputs(stage_name(stage.name))), stage.name
-    assert "src/lenet_mnist/evaluate.py" in closure("evaluate") and "src/lenet_mnist/evaluate.py" not in closure("train")
+    assert "src/lenet_mnist/evaluate.py" in closure("evaluate") and "src/lenet_mnist/evaluate.py" not in closure(
+        "train"
+    )
     assert "src/lenet_mnist/plot.py" not in closure("train")  # training does not load the plotting stack
 
 
@@ -369,15 +424,19 @@ def test_a_code_edit_reruns_the_stages_whose_code_holds_it(built_copy, wheel_cac
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
     source = built_copy / f"src/lenet_mnist/{source}"
     source.write_text(source.read_text() + "# an edit\n")
-    holders = {stage.name for stage in dvc_index(built_copy) if str(source.relative_to(built_copy)) in
-               code_inputs(stage_name(stage.name))}
+    holders = {
+        stage.name
+        for stage in dvc_index(built_copy)
+        if str(source.relative_to(built_copy)) in code_inputs(stage_name(stage.name))
+    }
     assert holders
     assert set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)) == holders
     # Snakemake reruns the same stages, for the edit, and their descendants, for their inputs' times.
     jobs = snakemake_jobs(built_copy)
     assert rerun_names([job for job in jobs if str(source.relative_to(built_copy)) in job["inputs"]]) == holders
-    assert all(job["reason"].startswith("Input files updated by another job") for job in jobs
-               if rerun_names([job]) - holders)
+    assert all(
+        job["reason"].startswith("Input files updated by another job") for job in jobs if rerun_names([job]) - holders
+    )
 
 
 def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_cache):
@@ -395,7 +454,8 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
     for name, metrics in (("main", main), ("faster_adam", edited)):
         runs = shown[name]["metrics"]["results/metrics.json"]["data"]["runs"]
         assert {r: runs[r]["test_accuracy"]["mean"] for r in runs} == {
-            r: metrics["runs"][r]["test_accuracy"]["mean"] for r in metrics["runs"]}
+            r: metrics["runs"][r]["test_accuracy"]["mean"] for r in metrics["runs"]
+        }
 
     # A branch from it: `dvc metrics diff` and `dvc plots diff` against main, from git alone.
     run(["dvc", "exp", "branch", "faster_adam", "edited"], built_copy, env)
@@ -406,12 +466,18 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
         assert diff[key]["new"] == edited["runs"]["larger"]["test_accuracy"]["mean"]
     assert not any(key.startswith("runs.small.") for key in diff)  # small does not use adam
     pair = "comparisons.smoke.larger_vs_small.mean"  # the paired difference moves with larger
-    assert diff[pair] == {"old": main["comparisons"]["smoke"]["larger_vs_small"]["mean"],
-                          "new": edited["comparisons"]["smoke"]["larger_vs_small"]["mean"],
-                          "diff": diff[pair]["diff"]}
+    assert diff[pair] == {
+        "old": main["comparisons"]["smoke"]["larger_vs_small"]["mean"],
+        "new": edited["comparisons"]["smoke"]["larger_vs_small"]["mean"],
+        "diff": diff[pair]["diff"],
+    }
     plots = json.loads(run(["dvc", "plots", "diff", "main", "edited", "--json", "--split"], built_copy, env).stdout)
-    assert set(plots["data"]) == {"training_loss", "validation_accuracy", "accuracy_vs_training_size",
-                                  "results/figures/confusion.csv"}
+    assert set(plots["data"]) == {
+        "training_loss",
+        "validation_accuracy",
+        "accuracy_vs_training_size",
+        "results/figures/confusion.csv",
+    }
     assert all(plot["revisions"] == ["main", "edited"] for [plot] in plots["data"].values())
     run(["dvc", "plots", "diff", "main", "edited"], built_copy, env)
     assert (built_copy / "dvc_plots/index.html").stat().st_size > 0
@@ -425,8 +491,13 @@ def test_a_clone_pulls_everything_from_a_remote_and_both_tools_agree(built_copy,
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(built_copy), str(clone)], tmp_path)
     run(["dvc", "pull"], clone, env)
-    for path in ("data/MNIST/raw", "data/split/train.npy", "data/subsets/0.01.npy", "data/runs/larger/train.npz",
-                 "models/larger/1.pt"):
+    for path in (
+        "data/MNIST/raw",
+        "data/split/train.npy",
+        "data/subsets/0.01.npy",
+        "data/runs/larger/train.npz",
+        "models/larger/1.pt",
+    ):
         assert (clone / path).exists(), path
     assert (clone / "models/larger/1.pt").read_bytes() == (built_copy / "models/larger/1.pt").read_bytes()
     # The files are those of dvc.lock, but with the times of the checkout: Snakemake needs them put
@@ -441,14 +512,19 @@ def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache
     assert done.returncode == 1
     assert done.stderr.strip().endswith(
         "touch: error: dvc status: split, train@larger, train@small differ "
-        "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
+        "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first"
+    )
     assert "\n" not in done.stderr.strip()
 
 
 def outputs_of(repo):
     """Every output file by path, with its bytes' digest."""
-    return {str(path.relative_to(repo)): digest_of(path) for top in ("data", "models", "results")
-            for path in sorted((repo / top).rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(repo)): digest_of(path)
+        for top in ("data", "models", "results")
+        for path in sorted((repo / top).rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_dvc_repro_with_refused_params_leaves_every_output_in_place(built_copy, wheel_cache):
@@ -463,8 +539,9 @@ def test_dvc_repro_with_refused_params_leaves_every_output_in_place(built_copy, 
     assert "optimizers.sgd.lr: .nan is not a finite number" in done.stdout + done.stderr
     assert outputs_of(built_copy) == before
     done = run(["snakemake", "--dry-run", "--cores", "1"], built_copy, env, check=False)
-    assert done.returncode != 0 and done.stderr.strip().endswith("optimizers.sgd.lr: .nan is not a finite number "
-                                                                 "(every number in params.yaml must be finite)")
+    assert done.returncode != 0 and done.stderr.strip().endswith(
+        "optimizers.sgd.lr: .nan is not a finite number (every number in params.yaml must be finite)"
+    )
 
 
 def dvc_lock_is_held(repo):
@@ -478,8 +555,15 @@ def dvc_lock_is_held(repo):
 
 
 def start(cmd, repo, env):
-    return subprocess.Popen(cmd, cwd=repo, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=repo,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, what, seconds=120):
@@ -510,8 +594,10 @@ def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
                 [line] = [line for line in done.stderr.splitlines() if "error" in line]
                 refused.append(re.sub(r"\(pid \d+: .*\)", "(pid: cmd)", line))
         assert refused and set(refused) <= {
-            "lenet-mnist: error: .dvc/tmp/lock is held: a dvc command is running in this checkout; rerun when it has ended",
-            "lenet-mnist: error: dvc is running in this checkout (pid: cmd); rerun when it has ended"}
+            "lenet-mnist: error: .dvc/tmp/lock is held: a dvc command is running in this checkout; "
+            "rerun when it has ended",
+            "lenet-mnist: error: dvc is running in this checkout (pid: cmd); rerun when it has ended",
+        }
     finally:
         out, _ = dvc.communicate(timeout=300)
     assert dvc.returncode == 0, out
@@ -527,8 +613,10 @@ def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, 
     commit_all(repo, "smoke params")
     snakemake = start(["snakemake", "--cores", "2"], repo, env)
     try:
-        wait_for(lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*.log")),
-                 "a training job's first epoch")
+        wait_for(
+            lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*.log")),
+            "a training job's first epoch",
+        )
     finally:
         os.killpg(snakemake.pid, signal.SIGKILL)
         snakemake.communicate()
@@ -555,17 +643,40 @@ def s3_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("s3")
     key, secret = f"lenet{secrets.token_hex(4)}", secrets.token_hex(16)
-    (root / "s3.json").write_text(json.dumps({"identities": [
-        {"name": "lenet", "credentials": [{"accessKey": key, "secretKey": secret}],
-         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    (root / "s3.json").write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "lenet",
+                        "credentials": [{"accessKey": key, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     (root / "data").mkdir()
     server = subprocess.Popen(
-        [str(BIN / "weed"), "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         f"-s3.port={S3_PORT}", f"-s3.config={root / 's3.json'}", f"-bucket={BUCKET}", "-admin.ui=false"],
-        stdout=open(root / "weed.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            str(BIN / "weed"),
+            "mini",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={S3_PORT}",
+            f"-s3.config={root / 's3.json'}",
+            f"-bucket={BUCKET}",
+            "-admin.ui=false",
+        ],
+        stdout=open(root / "weed.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{S3_PORT}"
     client = botocore.session.get_session().create_client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1")
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
     try:
         deadline = time.monotonic() + 90
         while True:  # ready when the bucket answers to these credentials
@@ -596,8 +707,11 @@ def use_s3_remote(repo, server, secret=None):
 
 def snapshot(repo):
     """Every file of the working tree and DVC's cache, by path, with its bytes' digest."""
-    return {str(path.relative_to(repo)): digest_of(path) for path in sorted(repo.rglob("*"))
-            if path.is_file() and ".git" not in path.relative_to(repo).parts[:1] and "tmp" not in path.parts}
+    return {
+        str(path.relative_to(repo)): digest_of(path)
+        for path in sorted(repo.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(repo).parts[:1] and "tmp" not in path.parts
+    }
 
 
 def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_path, wheel_cache):
@@ -622,9 +736,12 @@ def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_p
     run(["lenet-mnist", "pull"], again, env)
     assert up_to_date(again, env)
     # Every output of the pipeline (not the report, which `snakemake --report` writes beside them).
-    outputs = [path.relative_to(built_copy) for top in ("data", "models", "results")
-               for path in (built_copy / top).rglob("*")
-               if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")]
+    outputs = [
+        path.relative_to(built_copy)
+        for top in ("data", "models", "results")
+        for path in (built_copy / top).rglob("*")
+        if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")
+    ]
     assert any(str(path).endswith(".pt") for path in outputs)
     for restored in (clone, again):
         assert [path for path in outputs if (restored / path).read_bytes() != (built_copy / path).read_bytes()] == []
@@ -665,8 +782,10 @@ def test_queued_experiments_run_side_by_side(built_copy, wheel_cache):
     for name, lr in rates.items():
         run(["dvc", "exp", "run", "--queue", "-S", f"optimizers.adam.lr={lr}", "-n", name], built_copy, env)
     try:
-        assert "Started '2' new experiments task queue workers" in run(
-            ["dvc", "queue", "start", "-j", "2"], built_copy, env).stdout
+        assert (
+            "Started '2' new experiments task queue workers"
+            in run(["dvc", "queue", "start", "-j", "2"], built_copy, env).stdout
+        )
         deadline = time.monotonic() + 300
         while re.search(r"\b(Queued|Running)\b", status := run(["dvc", "queue", "status"], built_copy, env).stdout):
             assert time.monotonic() < deadline, status
@@ -677,8 +796,10 @@ def test_queued_experiments_run_side_by_side(built_copy, wheel_cache):
     [_, baseline] = json.loads(run(["dvc", "exp", "show", "--json"], built_copy, env).stdout)
     shown = {e["name"]: e["revs"][0]["data"] for e in baseline["experiments"]}
     assert set(shown) == set(rates)
-    accuracy = {name: data["metrics"]["results/metrics.json"]["data"]["runs"]["larger"]["test_accuracy"]["mean"]
-                for name, data in shown.items()}
+    accuracy = {
+        name: data["metrics"]["results/metrics.json"]["data"]["runs"]["larger"]["test_accuracy"]["mean"]
+        for name, data in shown.items()
+    }
     for name, lr in rates.items():
         assert shown[name]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == lr
     main = json.loads((built_copy / "results/metrics.json").read_text())["runs"]["larger"]["test_accuracy"]["mean"]

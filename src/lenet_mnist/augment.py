@@ -13,8 +13,14 @@ CHUNK = 8192  # images per grid_sample call: bounds the memory of the float copi
 
 
 def is_identity(policy):
-    return not (policy["rotation"] or policy["translate"] or policy["shear"] or policy["hflip"]
-                or policy["scale"] != [1, 1] or policy["elastic"])
+    return not (
+        policy["rotation"]
+        or policy["translate"]
+        or policy["shear"]
+        or policy["hflip"]
+        or policy["scale"] != [1, 1]
+        or policy["elastic"]
+    )
 
 
 def uniform(n, low, high, generator):
@@ -68,8 +74,9 @@ def transform(images, policy, generator):
     grid = F.affine_grid(theta, [n, 1, SIDE, SIDE], align_corners=False)
     if policy["elastic"]:
         grid = grid + elastic_offsets(n, policy["elastic"], generator)
-    warped = F.grid_sample(images.unsqueeze(1).float(), grid, mode="bilinear", padding_mode="zeros",
-                           align_corners=False)
+    warped = F.grid_sample(
+        images.unsqueeze(1).float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     return warped.squeeze(1).round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -82,6 +89,9 @@ def materialise(images, policy):
     source = torch.from_numpy(np.require(images, requirements=["C", "W"]))
     views = [images] if policy["originals"] else []
     while len(views) < policy["views"]:
-        views.append(torch.cat([transform(source[i : i + CHUNK], policy, generator)
-                                for i in range(0, len(source), CHUNK)]).numpy())
+        views.append(
+            torch.cat(
+                [transform(source[i : i + CHUNK], policy, generator) for i in range(0, len(source), CHUNK)]
+            ).numpy()
+        )
     return np.stack(views)

@@ -31,8 +31,9 @@ def load_tensors(path, what):
 
 
 def save_checkpoint(path, model, architecture, params, epoch):
-    save_tensors(path, {"state_dict": model.state_dict(), "architecture": architecture, "params": params,
-                        "epoch": epoch})
+    save_tensors(
+        path, {"state_dict": model.state_dict(), "architecture": architecture, "params": params, "epoch": epoch}
+    )
 
 
 def load_checkpoint(path):

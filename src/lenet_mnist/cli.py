@@ -81,8 +81,16 @@ def run_derivations(params, args):
 def run_bench(params, args):
     from lenet_mnist.bench.throughput import bench
 
-    bench(params["models"], len(params["seeds"]), args.raw, args.out, args.threads, args.samples, args.repeats,
-          args.device)
+    bench(
+        params["models"],
+        len(params["seeds"]),
+        args.raw,
+        args.out,
+        args.threads,
+        args.samples,
+        args.repeats,
+        args.device,
+    )
 
 
 def run_bench_study(params, args):
@@ -224,8 +232,10 @@ def build_parser():
     stage("touch", run_touch, "after dvc pull, checkout or repro: mark DVC's outputs up to date for Snakemake")
     sub = stage("tables", run_tables, "rewrite the tables of README.md and docs/ from the results and benchmarks")
     sub.add_argument("--check", action="store_true", help="only check that they equal what the results give")
-    for name, function, what in (("push", run_push, "dvc push: the cache to a remote"),
-                                 ("pull", run_pull, "dvc pull, then touch: outputs from a remote, up to date for both")):
+    for name, function, what in (
+        ("push", run_push, "dvc push: the cache to a remote"),
+        ("pull", run_pull, "dvc pull, then touch: outputs from a remote, up to date for both"),
+    ):
         sub = stage(name, function, what + "; a failure in one line")
         sub.add_argument("--remote", help="a remote of .dvc/config (default: the default remote)")
     return parser

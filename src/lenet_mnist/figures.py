@@ -52,11 +52,29 @@ def save_csv(frame, path):
 
 def learning_curves(params, runs, history_dir, out_dir, study):
     """Draws a study's learning curves; returns their means over seeds, a row per run and epoch."""
-    history = pd.concat([pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
-                         for run in runs for seed in params["seeds"]], ignore_index=True)
+    history = pd.concat(
+        [
+            pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
+            for run in runs
+            for seed in params["seeds"]
+        ],
+        ignore_index=True,
+    )
     long = long_history(history, ids=("epoch", "run", "seed"))
-    grid = sns.relplot(data=long, x="epoch", y="value", hue="run", row="split", col="metric", kind="line",
-                       errorbar=("ci", 95), seed=0, facet_kws={"sharey": "col"}, height=3, aspect=1.4)
+    grid = sns.relplot(
+        data=long,
+        x="epoch",
+        y="value",
+        hue="run",
+        row="split",
+        col="metric",
+        kind="line",
+        errorbar=("ci", 95),
+        seed=0,
+        facet_kws={"sharey": "col"},
+        height=3,
+        aspect=1.4,
+    )
     grid.set_titles(template="{row_name} {col_name}")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -84,10 +102,20 @@ def size_table(params, summary, spec):
     rows = []
     for curve, run in curves_of(params, spec):
         stat = summary["runs"][run]["test_accuracy"]
-        rows.append({"curve": curve, "run": run, "model": params["runs"][run]["model"],
-                     "policy": params["runs"][run]["policy"], "fraction": params["runs"][run]["fraction"],
-                     "n_train": run_size(params, run), "sgd_steps": sgd_steps(params, run),
-                     "test_accuracy": stat["mean"], "ci95_low": stat["ci95_low"], "ci95_high": stat["ci95_high"]})
+        rows.append(
+            {
+                "curve": curve,
+                "run": run,
+                "model": params["runs"][run]["model"],
+                "policy": params["runs"][run]["policy"],
+                "fraction": params["runs"][run]["fraction"],
+                "n_train": run_size(params, run),
+                "sgd_steps": sgd_steps(params, run),
+                "test_accuracy": stat["mean"],
+                "ci95_low": stat["ci95_low"],
+                "ci95_high": stat["ci95_high"],
+            }
+        )
     return pd.DataFrame(rows).sort_values(["curve", "n_train"], kind="stable")
 
 
@@ -114,12 +142,26 @@ def confusion(params, summary, metrics_dir, out_dir):
     """Draws the best run's confusion matrix, summed over seeds; its predictions, a row each, are
     in confusion.csv, as dvc's confusion template counts them."""
     best = summary["best"]["run"]
-    matrices = {seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
-                for seed in params["seeds"]}
+    matrices = {
+        seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
+        for seed in params["seeds"]
+    }
     actual, predicted = np.indices((10, 10)).reshape(2, -1)
-    save_csv(pd.concat([pd.DataFrame({"seed": seed, "actual": np.repeat(actual, matrix.ravel()),
-                                      "predicted": np.repeat(predicted, matrix.ravel())})
-                        for seed, matrix in matrices.items()]), out_dir / "confusion.csv")
+    save_csv(
+        pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "seed": seed,
+                        "actual": np.repeat(actual, matrix.ravel()),
+                        "predicted": np.repeat(predicted, matrix.ravel()),
+                    }
+                )
+                for seed, matrix in matrices.items()
+            ]
+        ),
+        out_dir / "confusion.csv",
+    )
     total = sum(matrices.values())
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(total, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
@@ -135,28 +177,38 @@ def describe_curves(summary, runs):
     """Caption of a learning-curve study: each run's test accuracy and speed, best first."""
     stats = {run: summary["runs"][run] for run in runs}
     ranked = sorted(runs, key=lambda run: -stats[run]["test_accuracy"]["mean"])
-    lines = [f"{run}: test accuracy {format_ci(stats[run]['test_accuracy'])}, 95% validation accuracy "
-             f"{format_epochs(stats[run]['epochs_to_val_95'])}, 98% {format_epochs(stats[run]['epochs_to_val_98'])}"
-             for run in ranked]
+    lines = [
+        f"{run}: test accuracy {format_ci(stats[run]['test_accuracy'])}, 95% validation accuracy "
+        f"{format_epochs(stats[run]['epochs_to_val_95'])}, 98% {format_epochs(stats[run]['epochs_to_val_98'])}"
+        for run in ranked
+    ]
     return "Learning curves, mean over seeds with 95% CI bands. " + "; ".join(lines) + "."
 
 
 def describe_sizes(table):
     """Caption of a data-size study: accuracy by size, curve by curve."""
+
     def stat(row):
         low, high = (None, None) if pd.isna(row.ci95_low) else (row.ci95_low, row.ci95_high)
         return {"mean": row.test_accuracy, "ci95_low": low, "ci95_high": high}
 
-    lines = [f"{curve}: " + ", ".join(f"{row.n_train:,} images {format_ci(stat(row))}" for row in group.itertuples())
-             for curve, group in table.groupby("curve", sort=False)]
+    lines = [
+        f"{curve}: " + ", ".join(f"{row.n_train:,} images {format_ci(stat(row))}" for row in group.itertuples())
+        for curve, group in table.groupby("curve", sort=False)
+    ]
     return "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
 
 
 def differences(params, run, reference):
     """What a run changes from its reference, as 'key value against value'."""
     a, b = params["runs"][run], params["runs"][reference]
-    return ", ".join(f"{key} {a[key]:g} against {b[key]:g}" if isinstance(a[key], (int, float)) else
-                     f"{key} {a[key]} against {b[key]}" for key in a if a[key] != b[key])
+    return ", ".join(
+        f"{key} {a[key]:g} against {b[key]:g}"
+        if isinstance(a[key], (int, float))
+        else f"{key} {a[key]} against {b[key]}"
+        for key in a
+        if a[key] != b[key]
+    )
 
 
 def decompositions(pairs):
@@ -177,9 +229,11 @@ def describe_pairs(group):
     sides = {side: [c for c in group if sign(c) == side] for side in ("above zero", "below zero", "across zero")}
     named = {"above zero", "below zero"}  # the runs whose difference the interval shows, by name
     return f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(
-        f"{len(cs)} {side}" + (" (" + ", ".join(f"{c['run']} {c['mean']:+.4f}" for c in cs) + ")"
-                               if side in named else "")
-        for side, cs in sides.items() if cs)
+        f"{len(cs)} {side}"
+        + (" (" + ", ".join(f"{c['run']} {c['mean']:+.4f}" for c in cs) + ")" if side in named else "")
+        for side, cs in sides.items()
+        if cs
+    )
 
 
 def pair_stats(summary, study, spec):
@@ -200,18 +254,24 @@ def study_answer(params, summary, study, spec):
         sentences.append(f"{best} has the best mean test accuracy, {format_ci(runs[best]['test_accuracy'])}.")
     elif not stat:
         table = size_table(params, summary, spec)
-        ends = [f"{curve} {group['test_accuracy'].iloc[0]:.4f} at {group['n_train'].iloc[0]:,} images and "
-                f"{group['test_accuracy'].iloc[-1]:.4f} at {group['n_train'].iloc[-1]:,}"
-                for curve, group in table.groupby("curve", sort=False)]
+        ends = [
+            f"{curve} {group['test_accuracy'].iloc[0]:.4f} at {group['n_train'].iloc[0]:,} images and "
+            f"{group['test_accuracy'].iloc[-1]:.4f} at {group['n_train'].iloc[-1]:,}"
+            for curve, group in table.groupby("curve", sort=False)
+        ]
         sentences.append("Mean test accuracy: " + "; ".join(ends) + ".")
     chains = decompositions(list(stat))
     if chains:
+
         def share(x, total):
             return f"{stat[x]['mean']:+.4f} ({stat[x]['mean'] / total:.0%})" if total else f"{stat[x]['mean']:+.4f}"
 
-        parts = [f"of {a} against {c}, {format_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
-                 f"{b} ({differences(params, a, b)}) and {share((b, c), stat[a, c]['mean'])} is {b} against {c} "
-                 f"({differences(params, b, c)})" for a, b, c in chains]
+        parts = [
+            f"of {a} against {c}, {format_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
+            f"{b} ({differences(params, a, b)}) and {share((b, c), stat[a, c]['mean'])} is {b} against {c} "
+            f"({differences(params, b, c)})"
+            for a, b, c in chains
+        ]
         sentences.append("Seed by seed, " + "; ".join(parts) + ".")
     in_chains = {pair for a, b, c in chains for pair in ((a, c), (a, b), (b, c))}
     groups = {}
@@ -231,12 +291,18 @@ def study_table(params, summary, study, spec):
     rows = []
     for run in spec["runs"]:
         stats = summary["runs"][run]
-        rows.append({"run": run, "sgd_steps": f"{sgd_steps(params, run):,}",
-                     "test_accuracy": format_ci(stats["test_accuracy"]),
-                     "epochs_to_val_95": format_epochs_cell(stats["epochs_to_val_95"]),
-                     "epochs_to_val_98": format_epochs_cell(stats["epochs_to_val_98"]),
-                     "paired": "; ".join(f"{format_diff(c)} against {c['reference']}"
-                                         for c in comparisons if c["run"] == run)})
+        rows.append(
+            {
+                "run": run,
+                "sgd_steps": f"{sgd_steps(params, run):,}",
+                "test_accuracy": format_ci(stats["test_accuracy"]),
+                "epochs_to_val_95": format_epochs_cell(stats["epochs_to_val_95"]),
+                "epochs_to_val_98": format_epochs_cell(stats["epochs_to_val_98"]),
+                "paired": "; ".join(
+                    f"{format_diff(c)} against {c['reference']}" for c in comparisons if c["run"] == run
+                ),
+            }
+        )
     return rows
 
 
@@ -250,9 +316,15 @@ def notebook_comparison(params, summary, history_dir):
                 if metric == "test_accuracy":
                     ours = summary["runs"][run]["test_accuracy"]
                 else:
-                    ours = mean_ci([float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
-                                    for seed in params["seeds"]])
-                rows.append({"study": study, "run": run, "metric": metric, "notebook": f"{value:.4f}", "ours": format_ci(ours)})
+                    ours = mean_ci(
+                        [
+                            float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
+                            for seed in params["seeds"]
+                        ]
+                    )
+                rows.append(
+                    {"study": study, "run": run, "metric": metric, "notebook": f"{value:.4f}", "ours": format_ci(ours)}
+                )
     return rows
 
 
@@ -272,23 +344,38 @@ def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
         else:
             sizes.append(data_size(params, summary, spec, out_dir, study))
             captions[study] = describe_sizes(sizes[-1])
-        answers.append({"study": study, "question": spec["question"],
-                        "answer": study_answer(params, summary, study, spec),
-                        "table": study_table(params, summary, study, spec)})
+        answers.append(
+            {
+                "study": study,
+                "question": spec["question"],
+                "answer": study_answer(params, summary, study, spec),
+                "table": study_table(params, summary, study, spec),
+            }
+        )
     # The data behind the study figures, a row per study, run and epoch or size, for `dvc plots`.
     for name, frames in (("curves", curves), ("sizes", sizes)):
         if frames:
             table = pd.concat(frames, ignore_index=True)
             save_csv(table[["study", *table.columns.drop("study")]], out_dir / f"{name}.csv")
     for run, stats in summary["runs"].items():  # the per-run learning curves of the plot stage
-        captions[f"run {run}"] = (f"Learning curves of run {run}, mean over seeds with 95% CI bands: test accuracy "
-                                  f"{format_ci(stats['test_accuracy'])}, 95% validation accuracy "
-                                  f"{format_epochs(stats['epochs_to_val_95'])}, 98% {format_epochs(stats['epochs_to_val_98'])}.")
+        captions[f"run {run}"] = (
+            f"Learning curves of run {run}, mean over seeds with 95% CI bands: test accuracy "
+            f"{format_ci(stats['test_accuracy'])}, 95% validation accuracy "
+            f"{format_epochs(stats['epochs_to_val_95'])}, 98% {format_epochs(stats['epochs_to_val_98'])}."
+        )
     best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
     n = len(params["seeds"]) * 10_000
-    captions["confusion"] = (f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
-                             f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
-                             f"is a {actual} taken for a {predicted} ({count} times).")
-    write_json(out_dir / "report.json", {"captions": captions, "answers": answers,
-                                         "notebook_comparison": notebook_comparison(params, summary, history_dir)})
+    captions["confusion"] = (
+        f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
+        f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
+        f"is a {actual} taken for a {predicted} ({count} times)."
+    )
+    write_json(
+        out_dir / "report.json",
+        {
+            "captions": captions,
+            "answers": answers,
+            "notebook_comparison": notebook_comparison(params, summary, history_dir),
+        },
+    )
     log.info("%d study figures and the confusion matrix of %s", len(params["studies"]), best)

@@ -75,7 +75,7 @@ def atomic_dir(path):
     except OSError as e:  # named by the output, not by the staging directory
         if e.filename is None or not str(e.filename).startswith(str(staging)):
             raise
-        raise OSError(e.errno, e.strerror, str(path) + str(e.filename)[len(str(staging)):]) from None
+        raise OSError(e.errno, e.strerror, str(path) + str(e.filename)[len(str(staging)) :]) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)

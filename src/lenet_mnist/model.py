@@ -38,8 +38,13 @@ def lenet(activation="sigmoid", pool="avg", batchnorm="none", init="default"):
 
     def conv_block(conv):
         channels = conv.out_channels
-        return [conv, *([nn.BatchNorm2d(channels)] if before else []), act(), pool_layer(kernel_size=2, stride=2),
-                *([nn.BatchNorm2d(channels)] if batchnorm == "after_pool" else [])]
+        return [
+            conv,
+            *([nn.BatchNorm2d(channels)] if before else []),
+            act(),
+            pool_layer(kernel_size=2, stride=2),
+            *([nn.BatchNorm2d(channels)] if batchnorm == "after_pool" else []),
+        ]
 
     model = nn.Sequential(
         *conv_block(nn.Conv2d(1, 6, kernel_size=5, padding=2)),

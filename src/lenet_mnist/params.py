@@ -43,9 +43,11 @@ def _strict(validator_class):
             yield jsonschema.ValidationError(f"{instance!r} does not match {regex!r}")
 
     types = validator_class.TYPE_CHECKER.redefine(
-        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
-    return jsonschema.validators.extend(validator_class, {"properties": properties, "pattern": pattern},
-                                        type_checker=types)
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+    )
+    return jsonschema.validators.extend(
+        validator_class, {"properties": properties, "pattern": pattern}, type_checker=types
+    )
 
 
 Validator = _strict(jsonschema.Draft202012Validator)
@@ -63,13 +65,17 @@ def _describe(error):
         return f"{key}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
     if error.validator == "pattern" and "propertyNames" in error.schema_path:
         name = error.instance if error.instance.isprintable() else repr(error.instance)
-        return (f"{key}.{name}: a name may hold only letters, digits and '_', and must start with a "
-                "letter or digit (it becomes a file name, a stage name and a DVC params key)")
+        return (
+            f"{key}.{name}: a name may hold only letters, digits and '_', and must start with a "
+            "letter or digit (it becomes a file name, a stage name and a DVC params key)"
+        )
     if error.validator == "type" and isinstance(error.instance, float) and error.instance.is_integer():
         return f"{key}: {error.instance} is not an integer (write {int(error.instance)})"
     if error.validator == "type" and isinstance(error.instance, str) and _reads_as_number(error.instance):
-        return (f"{key}: {error.instance!r} is a string to YAML, not a number (write a decimal point and a "
-                f"signed exponent, as in 1.0e-3)")
+        return (
+            f"{key}: {error.instance!r} is a string to YAML, not a number (write a decimal point and a "
+            f"signed exponent, as in 1.0e-3)"
+        )
     return f"{key or 'top level'}: {error.message}"
 
 
@@ -103,8 +109,13 @@ def _check_shape(node):
         if depth > MAX_DEPTH:
             raise ParamsError(f"nested deeper than {MAX_DEPTH} levels")
         if id(node) not in sizes:
-            children = ([child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode)
-                        else node.value if isinstance(node, yaml.SequenceNode) else [])
+            children = (
+                [child for pair in node.value for child in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+                if isinstance(node, yaml.SequenceNode)
+                else []
+            )
             sizes[id(node)] = 1 + sum(size(child, depth + 1) for child in children)
             if sizes[id(node)] > MAX_VALUES:
                 raise ParamsError(f"more than {MAX_VALUES:,} values once its aliases are expanded")
@@ -119,21 +130,28 @@ def _check_references(params):
     train_images = MNIST_TRAIN_IMAGES - params["split"]["val_size"]
     for i, fraction in enumerate(params["subsample"]["fractions"]):
         if subset_size(fraction, train_images) < MIN_SUBSET:
-            raise ValueError(f"subsample.fractions.{i}: {fraction} of the {train_images:,} training images is "
-                             f"{subset_size(fraction, train_images)}, fewer than {MIN_SUBSET} (so that every class "
-                             f"is in it)")
+            raise ValueError(
+                f"subsample.fractions.{i}: {fraction} of the {train_images:,} training images is "
+                f"{subset_size(fraction, train_images)}, fewer than {MIN_SUBSET} (so that every class "
+                f"is in it)"
+            )
     seen = {}
     for name, run in params["runs"].items():
         for kind, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies")):
             if run[kind] not in params[table]:
-                raise ValueError(f"runs.{name}.{kind}: {run[kind]!r} is not one of {table} "
-                                 f"(allowed: {', '.join(params[table])})")
+                raise ValueError(
+                    f"runs.{name}.{kind}: {run[kind]!r} is not one of {table} (allowed: {', '.join(params[table])})"
+                )
         if str(run["fraction"]) not in spelled:
-            raise ValueError(f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
-                             f"(allowed, spelled as listed: {', '.join(sorted(spelled))})")
+            raise ValueError(
+                f"runs.{name}.fraction: {run['fraction']} is not one of subsample.fractions "
+                f"(allowed, spelled as listed: {', '.join(sorted(spelled))})"
+            )
         if run_size(params, name) < run["batch_size"]:
-            raise ValueError(f"runs.{name}.batch_size: {run['batch_size']} is more than the run's "
-                             f"{run_size(params, name)} training images")
+            raise ValueError(
+                f"runs.{name}.batch_size: {run['batch_size']} is more than the run's "
+                f"{run_size(params, name)} training images"
+            )
         # Identical runs would train the same thing twice: a study should name the one run.
         config = json.dumps(run, sort_keys=True)
         if config in seen:
@@ -148,8 +166,9 @@ def _check_references(params):
     for study, spec in params["studies"].items():
         for i, run in enumerate(spec["runs"]):
             if run not in params["runs"]:
-                raise ValueError(f"studies.{study}.runs.{i}: {run!r} is not one of runs "
-                                 f"(allowed: {', '.join(params['runs'])})")
+                raise ValueError(
+                    f"studies.{study}.runs.{i}: {run!r} is not one of runs (allowed: {', '.join(params['runs'])})"
+                )
         allowed = f"(allowed: {', '.join(spec['runs'])})"
         # Pairs and curves name runs of their study: [(key, runs it lists)].
         listed = [(f"pairs.{i}", pair) for i, pair in enumerate(spec.get("pairs", []))]
@@ -196,8 +215,9 @@ def load_params(path="params.yaml"):
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
     if found := _non_finite(params):
-        raise ParamsError(f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml "
-                          "must be finite)")
+        raise ParamsError(
+            f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml must be finite)"
+        )
     error = jsonschema.exceptions.best_match(Validator(SCHEMA).iter_errors(params))
     if error is not None:
         raise ParamsError(f"{path}: {_describe(error)}")

@@ -34,9 +34,20 @@ def save(fig, path, dpi=120):
 def plot_learning_curves(history_paths, png_path, title):
     """`history_paths` maps each seed to its history; lines are means over seeds, bands 95% CIs."""
     history = pd.concat([pd.read_csv(path).assign(seed=seed) for seed, path in history_paths.items()])
-    grid = sns.relplot(data=long_history(history.drop(columns="seed")), x="epoch", y="value", hue="split",
-                       col="metric", kind="line", marker="o", errorbar=("ci", 95), seed=0,
-                       facet_kws={"sharey": False}, height=3.5, aspect=1.2)
+    grid = sns.relplot(
+        data=long_history(history.drop(columns="seed")),
+        x="epoch",
+        y="value",
+        hue="split",
+        col="metric",
+        kind="line",
+        marker="o",
+        errorbar=("ci", 95),
+        seed=0,
+        facet_kws={"sharey": False},
+        height=3.5,
+        aspect=1.2,
+    )
     grid.set_titles(col_template="{col_name}")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -48,8 +59,9 @@ def plot_learning_curves(history_paths, png_path, title):
 def plot_preview(originals, views, png_path, title, max_views=5):
     """A grid: each row an image, first as it is, then its first views."""
     views = views[:max_views]
-    fig, axes = plt.subplots(len(originals), 1 + len(views), figsize=(1.1 * (1 + len(views)), 1.1 * len(originals)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(originals), 1 + len(views), figsize=(1.1 * (1 + len(views)), 1.1 * len(originals)), squeeze=False
+    )
     for row, original in enumerate(originals):
         for col, image in enumerate([original, *views[:, row]]):
             ax = axes[row, col]

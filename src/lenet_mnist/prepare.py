@@ -26,8 +26,12 @@ PREVIEW_IMAGES = 8
 
 def recipe(params, run_name):
     run = params["runs"][run_name]
-    return {**run, "name": run_name, "architecture": params["models"][run["model"]],
-            "optimizer_spec": params["optimizers"][run["optimizer"]]}
+    return {
+        **run,
+        "name": run_name,
+        "architecture": params["models"][run["model"]],
+        "optimizer_spec": params["optimizers"][run["optimizer"]],
+    }
 
 
 def prepare(params, run_name, raw_dir, train_split_path, subset_path, trainset_path, recipe_path, preview_path):
@@ -40,7 +44,18 @@ def prepare(params, run_name, raw_dir, train_split_path, subset_path, trainset_p
     views = materialise(images[subset], params["policies"][run["policy"]])
     save_trainset(trainset_path, views, labels[subset])
     write_json(recipe_path, recipe(params, run_name))
-    plot_preview(images[subset[:PREVIEW_IMAGES]], views[:, :PREVIEW_IMAGES], preview_path,
-                 title=f"run {run_name}: policy {run['policy']}")
-    log.info("run %s: %d images x %d views (policy %s) -> %s, %s", run_name, len(subset), len(views), run["policy"],
-             trainset_path, recipe_path)
+    plot_preview(
+        images[subset[:PREVIEW_IMAGES]],
+        views[:, :PREVIEW_IMAGES],
+        preview_path,
+        title=f"run {run_name}: policy {run['policy']}",
+    )
+    log.info(
+        "run %s: %d images x %d views (policy %s) -> %s, %s",
+        run_name,
+        len(subset),
+        len(views),
+        run["policy"],
+        trainset_path,
+        recipe_path,
+    )

@@ -60,8 +60,9 @@ def _cat_state(layers, stacked):
 def _stack_layer(layers):
     first, n = layers[0], len(layers)
     if isinstance(first, nn.Conv2d):
-        stacked = nn.Conv2d(n * first.in_channels, n * first.out_channels, first.kernel_size, first.stride,
-                            first.padding, groups=n)
+        stacked = nn.Conv2d(
+            n * first.in_channels, n * first.out_channels, first.kernel_size, first.stride, first.padding, groups=n
+        )
     elif isinstance(first, nn.BatchNorm2d):
         stacked = nn.BatchNorm2d(n * first.num_features, first.eps, first.momentum)
     elif isinstance(first, nn.BatchNorm1d):

@@ -40,13 +40,22 @@ def paired_difference(values, references):
 
 def comparisons(params, runs):
     """Each study's pairs, keyed '<run>_vs_<reference>' (dvc metrics flattens mappings, not lists)."""
+
     def accuracies(run):
         return [runs[run]["seeds"][str(seed)]["test_accuracy"] for seed in params["seeds"]]
 
-    return {study: {f"{run}_vs_{reference}": {"run": run, "reference": reference,
-                                              **paired_difference(accuracies(run), accuracies(reference))}
-                    for run, reference in spec["pairs"]}
-            for study, spec in params["studies"].items() if spec.get("pairs")}
+    return {
+        study: {
+            f"{run}_vs_{reference}": {
+                "run": run,
+                "reference": reference,
+                **paired_difference(accuracies(run), accuracies(reference)),
+            }
+            for run, reference in spec["pairs"]
+        }
+        for study, spec in params["studies"].items()
+        if spec.get("pairs")
+    }
 
 
 def read_metrics(path, run, seed):
@@ -68,8 +77,11 @@ def epochs_to(history_path, threshold):
 def speed(epochs):
     """How many seeds reached a threshold, and the median epoch if they all did."""
     reached = [e for e in epochs if e is not None]
-    return {"reached": len(reached), "of": len(epochs),
-            "median": statistics.median(reached) if len(reached) == len(epochs) else None}
+    return {
+        "reached": len(reached),
+        "of": len(epochs),
+        "median": statistics.median(reached) if len(reached) == len(epochs) else None,
+    }
 
 
 def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
@@ -92,8 +104,16 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     checks = json.loads(derivations_path.read_text())
     derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
     best = max(runs, key=lambda run: runs[run]["test_accuracy"]["mean"])
-    write_json(summary_path, {"runs": runs, "studies": studies, "comparisons": comparisons(params, runs),
-                              "best": {"run": best, **runs[best]["test_accuracy"]}, "derivations": derivations})
+    write_json(
+        summary_path,
+        {
+            "runs": runs,
+            "studies": studies,
+            "comparisons": comparisons(params, runs),
+            "best": {"run": best, **runs[best]["test_accuracy"]},
+            "derivations": derivations,
+        },
+    )
     log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)
 
 

@@ -37,7 +37,10 @@ def running_dvc_stages():
         entries = json.loads(DVC_RWLOCK.read_text())
     except (OSError, ValueError):
         return []
-    infos = [*entries.get("write", {}).values(), *(info for infos in entries.get("read", {}).values() for info in infos)]
+    infos = [
+        *entries.get("write", {}).values(),
+        *(info for infos in entries.get("read", {}).values() for info in infos),
+    ]
     running = {(info["pid"], info["cmd"]) for info in infos if isinstance(info, dict) and pid_alive(info.get("pid"))}
     return sorted(running)
 
@@ -86,8 +89,10 @@ def dvc_stages():
 
     try:
         with Repo() as repo:
-            return {stage.addressing: [os.path.normpath(str(out.def_path)) for out in stage.outs]
-                    for stage in repo.index.stages}
+            return {
+                stage.addressing: [os.path.normpath(str(out.def_path)) for out in stage.outs]
+                for stage in repo.index.stages
+            }
     except DvcException as e:  # not a git and DVC repository, say
         raise LenetError(f"dvc: {one_line(e)}") from None
 
@@ -129,7 +134,9 @@ def touch():
     changed = json.loads(run_tool("dvc", "status", "--json") or "{}")
     if changed:
         names = ", ".join(sorted(changed)[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        raise LenetError(f"dvc status: {names} differ from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first")
+        raise LenetError(
+            f"dvc status: {names} differ from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first"
+        )
     # Every job, so that Snakemake records the params of each and later edits rerun what they touch.
     run_tool("snakemake", "--touch", "--forceall", "--cores", "1", "--no-hooks", "--quiet")
     log.info("dvc status is clean; Snakemake's file times and records now follow dvc.lock")

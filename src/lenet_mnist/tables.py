@@ -24,9 +24,14 @@ log = logging.getLogger(__name__)
 
 BLOCK = re.compile(r"(<!-- table: ([^>]+?) -->\n)(.*?)(<!-- end table -->)", re.S)
 DOCUMENTS = ("README.md", "docs/results.md", "docs/speed.md")
-STUDY_COLUMNS = {"run": "run", "sgd_steps": "SGD steps", "test_accuracy": "test accuracy, mean [95% CI]",
-                 "epochs_to_val_95": "epoch to 95% val.", "epochs_to_val_98": "epoch to 98% val.",
-                 "paired": "paired difference, mean [95% CI]"}
+STUDY_COLUMNS = {
+    "run": "run",
+    "sgd_steps": "SGD steps",
+    "test_accuracy": "test accuracy, mean [95% CI]",
+    "epochs_to_val_95": "epoch to 95% val.",
+    "epochs_to_val_98": "epoch to 98% val.",
+    "paired": "paired difference, mean [95% CI]",
+}
 
 
 def markdown(header, rows):
@@ -56,59 +61,124 @@ def study_table(root, study):
 
 def rules_table(root):
     study = read_json(root / "benchmarks/study.json")
-    rows = [(f"`{rule}`", stats["jobs"], f"{stats['total_s']:,.0f}", f"{stats['median_s']:.1f}", f"{stats['max_s']:.1f}",
-             f"{stats['cpu_s']:,.0f}", f"{stats['max_rss_mb']:,.0f}")
-            for rule, stats in sorted(study["rules"].items(), key=lambda kv: -kv[1]["total_s"])]
-    return (f"{on_machine(study)}, wall time {study['wall_s'] / 60:.1f} min, "
-            f"{study['training_samples']:,} training samples:\n\n"
-            + markdown(["rule", "jobs", "total s", "median s", "max s", "CPU s", "peak RSS, MB"], rows))
+    rows = [
+        (
+            f"`{rule}`",
+            stats["jobs"],
+            f"{stats['total_s']:,.0f}",
+            f"{stats['median_s']:.1f}",
+            f"{stats['max_s']:.1f}",
+            f"{stats['cpu_s']:,.0f}",
+            f"{stats['max_rss_mb']:,.0f}",
+        )
+        for rule, stats in sorted(study["rules"].items(), key=lambda kv: -kv[1]["total_s"])
+    ]
+    return (
+        f"{on_machine(study)}, wall time {study['wall_s'] / 60:.1f} min, "
+        f"{study['training_samples']:,} training samples:\n\n"
+        + markdown(["rule", "jobs", "total s", "median s", "max s", "CPU s", "peak RSS, MB"], rows)
+    )
 
 
 def on_machine(measured):
     machine = measured["machine"]
-    return (f"{machine['cpu']}, {machine['cpus']} CPUs, {machine['threads']} torch thread(s), "
-            f"{measured['when'][:10]}")
+    return f"{machine['cpu']}, {machine['cpus']} CPUs, {machine['threads']} torch thread(s), {measured['when'][:10]}"
 
 
 def throughput_table(root):
     bench = read_json(root / "benchmarks/results.json")
-    rows = [(kind, *(f"{bench[kind][key]:,.0f}" for key in ("seed_samples_per_s", "seed_with_our_allocator_samples_per_s",
-                                                              "our_samples_per_s", "our_one_seed_samples_per_s")),
-             f"{bench[kind]['speedup']:.2f}x ({bench[kind]['speedup_over_seed_with_our_allocator']:.2f}x)")
-            for kind in ("plain", "augmented")]
-    return (f"`benchmarks/results.json` ({on_machine(bench)}, {bench['statistic']} of {bench['repeats']}), "
-            "samples/s:\n\n" + markdown(["", "notebook's loop", "notebook's loop, our allocator setting",
-                                          f"ours, {bench['seeds']} seeds", "ours, one seed",
-                                          "ratio (against the allocator setting)"], rows))
+    rows = [
+        (
+            kind,
+            *(
+                f"{bench[kind][key]:,.0f}"
+                for key in (
+                    "seed_samples_per_s",
+                    "seed_with_our_allocator_samples_per_s",
+                    "our_samples_per_s",
+                    "our_one_seed_samples_per_s",
+                )
+            ),
+            f"{bench[kind]['speedup']:.2f}x ({bench[kind]['speedup_over_seed_with_our_allocator']:.2f}x)",
+        )
+        for kind in ("plain", "augmented")
+    ]
+    return (
+        f"`benchmarks/results.json` ({on_machine(bench)}, {bench['statistic']} of {bench['repeats']}), "
+        "samples/s:\n\n"
+        + markdown(
+            [
+                "",
+                "notebook's loop",
+                "notebook's loop, our allocator setting",
+                f"ours, {bench['seeds']} seeds",
+                "ours, one seed",
+                "ratio (against the allocator setting)",
+            ],
+            rows,
+        )
+    )
 
 
 def models_table(root):
     bench = read_json(root / "benchmarks/results.json")
-    rows = [(f"`{model}`", f"{rates['as_written_samples_per_s']:,.0f}", f"{rates['our_samples_per_s']:,.0f}",
-             f"{rates['speedup']:.2f}x") for model, rates in bench["models"].items()]
+    rows = [
+        (
+            f"`{model}`",
+            f"{rates['as_written_samples_per_s']:,.0f}",
+            f"{rates['our_samples_per_s']:,.0f}",
+            f"{rates['speedup']:.2f}x",
+        )
+        for model, rates in bench["models"].items()
+    ]
     return markdown(["model", "as `lenet()` writes it", f"{bench['seeds']} seeds as train runs them", "ratio"], rows)
 
 
 def passes_table(root):
     passes = read_json(root / "benchmarks/results.json")["multiply_adds"]["passes"]
-    rows = [(p["layer"], p["pass"], f"{p['flops'] / 1e6:,.0f}", f"{p['seconds'] * 1e3:.2f}",
-             f"{p['flops_per_s'] / 1e9:.1f}", f"{p['fraction_of_matmul']:.0%}") for p in passes]
+    rows = [
+        (
+            p["layer"],
+            p["pass"],
+            f"{p['flops'] / 1e6:,.0f}",
+            f"{p['seconds'] * 1e3:.2f}",
+            f"{p['flops_per_s'] / 1e9:.1f}",
+            f"{p['fraction_of_matmul']:.0%}",
+        )
+        for p in passes
+    ]
     return markdown(["layer", "pass", "MFLOP per step", "ms", "GFLOP/s", "of the matmul rate"], rows)
 
 
 def scale_table(root):
     scale = read_json(root / "benchmarks/scale.json")
-    rows = [(f"`{label}`" if label == "params.yaml" else label, f"{study['runs']:,}", f"{study['trained_models']:,}",
-             f"{study['snakemake_dry_run_s']:.1f}", f"{study['dvc_status_s']:.1f}")
-            for label, study in scale.items() if isinstance(study, dict) and "runs" in study]
-    return (f"`benchmarks/scale.json` ({on_machine(scale)}, {scale['statistic']}):\n\n"
-            + markdown(["study", "runs", "trained models", "`snakemake -n`, s", "`dvc status`, s"], rows))
+    rows = [
+        (
+            f"`{label}`" if label == "params.yaml" else label,
+            f"{study['runs']:,}",
+            f"{study['trained_models']:,}",
+            f"{study['snakemake_dry_run_s']:.1f}",
+            f"{study['dvc_status_s']:.1f}",
+        )
+        for label, study in scale.items()
+        if isinstance(study, dict) and "runs" in study
+    ]
+    return f"`benchmarks/scale.json` ({on_machine(scale)}, {scale['statistic']}):\n\n" + markdown(
+        ["study", "runs", "trained models", "`snakemake -n`, s", "`dvc status`, s"], rows
+    )
 
 
 def render(root, name):
     kind, *args = name.split()
-    makers = {"results": results_table, "study": study_table, "rules": rules_table, "throughput": throughput_table,
-              "models": models_table, "passes": passes_table, "scale": scale_table}
+    makers = {
+        "results": results_table,
+        "study": study_table,
+        "rules": rules_table,
+        "throughput": throughput_table,
+        "models": models_table,
+        "passes": passes_table,
+        "scale": scale_table,
+    }
     if kind not in makers:
         raise LenetError(f"table {name!r}: unknown (allowed: {', '.join(makers)})")
     return makers[kind](root, *args)

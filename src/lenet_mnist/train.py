@@ -82,9 +82,18 @@ def resume_path(checkpoint_dir):
 
 
 def save_state(path, identity, epoch, model, optimizer, schedule, generators, histories):
-    save_tensors(path, {"identity": identity, "epoch": epoch, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                        "generators": [g.get_state() for g in generators], "histories": histories})
+    save_tensors(
+        path,
+        {
+            "identity": identity,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generators": [g.get_state() for g in generators],
+            "histories": histories,
+        },
+    )
 
 
 def load_state(path, identity):
@@ -142,9 +151,15 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
     # A job killed mid-epoch resumes after its last completed epoch, with the same weights,
     # optimizer state and data orders, so that it ends as an uninterrupted run would.
     resume = resume_path(checkpoint_dir)
-    identity = {"recipe": run, "seeds": seeds, "threads": threads, "device": device.type,
-                "evaluate": params["evaluate"], "trainset": digest_of(trainset_path),
-                "val_split": digest_of(val_split_path)}
+    identity = {
+        "recipe": run,
+        "seeds": seeds,
+        "threads": threads,
+        "device": device.type,
+        "evaluate": params["evaluate"],
+        "trainset": digest_of(trainset_path),
+        "val_split": digest_of(val_split_path),
+    }
     state = load_state(resume, identity)
     histories, first = [[] for _ in seeds], 1
     if state is not None:
@@ -155,27 +170,54 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
             generator.set_state(saved)
         histories, first = state["histories"], state["epoch"] + 1
         log.info("run %s: resuming after epoch %d (%s)", run_name, state["epoch"], resume)
-    log.info("run %s, seeds %s: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
-             run_name, ", ".join(map(str, seeds)), run["model"], run["optimizer"], len(train_y), len(views),
-             run["epochs"], batches, device, threads)
+    log.info(
+        "run %s, seeds %s: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
+        run_name,
+        ", ".join(map(str, seeds)),
+        run["model"],
+        run["optimizer"],
+        len(train_y),
+        len(views),
+        run["epochs"],
+        batches,
+        device,
+        threads,
+    )
 
-    bar = tqdm(total=run["epochs"] * batches, initial=(first - 1) * batches, unit="batch",
-               disable=not sys.stderr.isatty(), leave=False)
+    bar = tqdm(
+        total=run["epochs"] * batches,
+        initial=(first - 1) * batches,
+        unit="batch",
+        disable=not sys.stderr.isatty(),
+        leave=False,
+    )
     with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch and seed
         for epoch in range(first, run["epochs"] + 1):
             train_x = pixels(views[(epoch - 1) % len(views)]).squeeze(1)
-            train_loss, train_acc, bad_steps = train_epoch(model, optimizer, train_x, train_y, run["batch_size"],
-                                                           generators, bar)
+            train_loss, train_acc, bad_steps = train_epoch(
+                model, optimizer, train_x, train_y, run["batch_size"], generators, bar
+            )
             for seed, bad_step in zip(seeds, bad_steps):
                 if bad_step:
-                    raise LenetError(f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
-                                     f"{bad_step} of {batches}, with learning rate {optimizer.param_groups[0]['lr']}: "
-                                     f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)")
+                    raise LenetError(
+                        f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
+                        f"{bad_step} of {batches}, with learning rate {optimizer.param_groups[0]['lr']}: "
+                        f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)"
+                    )
             scores = validate(model, val_x, val_y, len(seeds), eval_batch)
             for m, (seed, (val_loss, val_acc)) in enumerate(zip(seeds, scores)):
                 histories[m].append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss[m], train_acc[m], val_loss, val_acc])))
-                log.info("run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
-                         run_name, seed, epoch, run["epochs"], train_loss[m], train_acc[m], val_loss, val_acc)
+                log.info(
+                    "run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                    run_name,
+                    seed,
+                    epoch,
+                    run["epochs"],
+                    train_loss[m],
+                    train_acc[m],
+                    val_loss,
+                    val_acc,
+                )
             schedule.step()
             if epoch < run["epochs"]:
                 save_state(resume, identity, epoch, model, optimizer, schedule, generators, histories)

@@ -14,9 +14,11 @@ from lenet_mnist.sync import hold_dvc_lock
 # Experiments are params.yaml alone, which DVC records too: Snakemake's own config would be read
 # by Snakemake only, so it is refused rather than ignored.
 if workflow.config_settings.overwrite_config or workflow.config_settings.configfiles:
-    sys.exit("lenet-mnist: error: --config and --configfile are not read: the experiments are defined in "
-             "params.yaml alone (which DVC records too); edit params.yaml, or try a change with "
-             "dvc exp run -S key=value")
+    sys.exit(
+        "lenet-mnist: error: --config and --configfile are not read: the experiments are defined in "
+        "params.yaml alone (which DVC records too); edit params.yaml, or try a change with "
+        "dvc exp run -S key=value"
+    )
 
 try:
     PARAMS = load_params("params.yaml")
@@ -73,8 +75,10 @@ try:
     with open("benchmarks/study.json") as f:
         MEASURED = json.load(f)
 except (OSError, ValueError) as e:
-    sys.exit(f"lenet-mnist: error: benchmarks/study.json: cannot read the measured resources ({e}); restore it "
-             "with git checkout benchmarks/study.json")
+    sys.exit(
+        f"lenet-mnist: error: benchmarks/study.json: cannot read the measured resources ({e}); restore it "
+        "with git checkout benchmarks/study.json"
+    )
 MEMORY_HEADROOM = 2
 TIME_HEADROOM = 4
 MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
@@ -83,9 +87,12 @@ MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the 
 def needs(rule, **overrides):
     """A rule's resources: memory and time from its measurement, one CPU, unless overridden."""
     measured = MEASURED["rules"][rule]
-    return {"mem_mb": 256 * math.ceil(MEMORY_HEADROOM * measured["max_rss_mb"] / 256),
-            "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * measured["max_s"] / 60)),
-            "cpus_per_task": 1, **overrides}
+    return {
+        "mem_mb": 256 * math.ceil(MEMORY_HEADROOM * measured["max_rss_mb"] / 256),
+        "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * measured["max_s"] / 60)),
+        "cpus_per_task": 1,
+        **overrides,
+    }
 
 
 def train_runtime(wildcards):
@@ -125,8 +132,10 @@ def run_params(wildcards):
 def run_entries(wildcards):
     """The named entries a run refers to, as dvc.yaml's prepare stage lists them."""
     run = PARAMS["runs"][wildcards.run]
-    return "".join(written(table, run[key])
-                   for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies")))
+    return "".join(
+        written(table, run[key])
+        for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies"))
+    )
 
 
 def run_subset(wildcards):

@@ -4,14 +4,14 @@
 rule download:
     output:
         directory(RAW),
-    params:
-        data=written("data"),
-    resources:
-        **needs("download"),
     log:
         "logs/download.log",
     benchmark:
-        "benchmarks/snakemake/download.tsv",
+        "benchmarks/snakemake/download.tsv"
+    resources:
+        **needs("download"),
+    params:
+        data=written("data"),
     shell:
         "lenet-mnist download --log {log} --out {output}"
 
@@ -23,14 +23,14 @@ rule split:
     output:
         train=SPLIT["train"],
         val=SPLIT["val"],
-    params:
-        split=written("split"),
-    resources:
-        **needs("split"),
     log:
         "logs/split.log",
     benchmark:
-        "benchmarks/snakemake/split.tsv",
+        "benchmarks/snakemake/split.tsv"
+    resources:
+        **needs("split"),
+    params:
+        split=written("split"),
     shell:
         "lenet-mnist split --log {log} --raw {input.raw} --train {output.train} --val {output.val}"
 
@@ -42,14 +42,14 @@ rule subsample:
         train=SPLIT["train"],
     output:
         "data/subsets/{fraction}.npy",
-    params:
-        seed=written("subsample", "seed"),
-    resources:
-        **needs("subsample"),
     log:
         "logs/subsample/{fraction}.log",
     benchmark:
-        "benchmarks/snakemake/subsample/{fraction}.tsv",
+        "benchmarks/snakemake/subsample/{fraction}.tsv"
+    resources:
+        **needs("subsample"),
+    params:
+        seed=written("subsample", "seed"),
     shell:
         "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --raw {input.raw}"
         " --train {input.train} --out {output}"

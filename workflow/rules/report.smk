@@ -9,16 +9,16 @@ rule summarize:
         histories=expand("results/history/{run}", run=RUNS),
     output:
         "results/metrics.json",
+    log:
+        "logs/summarize.log",
+    benchmark:
+        "benchmarks/snakemake/summarize.tsv"
+    resources:
+        **needs("summarize"),
     params:
         runs=RUNS,
         seeds=SEEDS,
         studies=written("studies"),
-    resources:
-        **needs("summarize"),
-    log:
-        "logs/summarize.log",
-    benchmark:
-        "benchmarks/snakemake/summarize.tsv",
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
         " --derivations {input.derivations}/checks.json --out {output}"
@@ -35,14 +35,14 @@ rule plot:
             category="Learning curves",
             labels={"run": "{run}"},
         ),
-    params:
-        seeds=SEEDS,
-    resources:
-        **needs("plot"),
     log:
         "logs/plot/{run}.log",
     benchmark:
-        "benchmarks/snakemake/plot/{run}.tsv",
+        "benchmarks/snakemake/plot/{run}.tsv"
+    resources:
+        **needs("plot"),
+    params:
+        seeds=SEEDS,
     shell:
         "lenet-mnist plot --log {log} --history-dir {input.histories} --out {output}"
 
@@ -60,17 +60,17 @@ rule figures:
             caption="../report/figure.rst",
             category="Figures",
         ),
+    log:
+        "logs/figures.log",
+    benchmark:
+        "benchmarks/snakemake/figures.tsv"
+    resources:
+        **needs("figures"),
     params:
         studies=written("studies"),
         runs=written("runs"),
         val_size=written("split", "val_size"),
         seeds=SEEDS,
-    resources:
-        **needs("figures"),
-    log:
-        "logs/figures.log",
-    benchmark:
-        "benchmarks/snakemake/figures.tsv",
     shell:
         "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
         " --metrics-dir results/metrics --out-dir {output}"
@@ -87,13 +87,13 @@ rule derivations:
             caption="../report/derivation.rst",
             category="Problem Sets 1-3",
         ),
-    params:
-        derivations=written("derivations"),
-    resources:
-        **needs("derivations"),
     log:
         "logs/derivations.log",
     benchmark:
-        "benchmarks/snakemake/derivations.tsv",
+        "benchmarks/snakemake/derivations.tsv"
+    resources:
+        **needs("derivations"),
+    params:
+        derivations=written("derivations"),
     shell:
         "lenet-mnist derivations --log {log} --raw {input.raw} --out-dir {output}"

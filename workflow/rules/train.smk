@@ -17,15 +17,15 @@ rule prepare:
             category="Augmentation",
             labels={"run": "{run}"},
         ),
-    params:
-        run=run_params,
-        entries=run_entries,
-    resources:
-        **needs("prepare"),
     log:
         "logs/prepare/{run}.log",
     benchmark:
-        "benchmarks/snakemake/prepare/{run}.tsv",
+        "benchmarks/snakemake/prepare/{run}.tsv"
+    resources:
+        **needs("prepare"),
+    params:
+        run=run_params,
+        entries=run_entries,
     shell:
         "lenet-mnist prepare --log {log} --run {wildcards.run} --raw {input.raw} --train-split {input.train}"
         " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe} --preview {output.preview}"
@@ -43,20 +43,24 @@ rule train:
         # before the job, so that a seed no longer in params.yaml leaves no checkpoint behind.
         checkpoints=directory("models/{run}"),
         histories=directory("results/history/{run}"),
+    log:
+        "logs/train/{run}.log",
+    benchmark:
+        "benchmarks/snakemake/train/{run}.tsv"
+    priority: train_priority
+    threads: train_job_cores
+    resources:
+        **needs(
+            "train",
+            runtime=train_runtime,
+            cpus_per_task=PARAMS["compute"]["threads"],
+            gpu=int(PARAMS["compute"]["device"] == "cuda"),
+        ),
     params:
         compute=written("compute"),
         evaluate=written("evaluate"),
         seeds=SEEDS,
         threads=PARAMS["compute"]["threads"],
-    threads: train_job_cores
-    priority: train_priority
-    resources:
-        **needs("train", runtime=train_runtime, cpus_per_task=PARAMS["compute"]["threads"],
-                gpu=int(PARAMS["compute"]["device"] == "cuda")),
-    log:
-        "logs/train/{run}.log",
-    benchmark:
-        "benchmarks/snakemake/train/{run}.tsv",
     shell:
         "lenet-mnist train --log {log} --recipe {input.recipe} --trainset {input.trainset}"
         " --raw {input.raw} --val-split {input.val}"
@@ -70,14 +74,14 @@ rule evaluate:
         raw=ancient(RAW),
     output:
         directory("results/metrics/{run}"),
-    params:
-        evaluate=written("evaluate"),
-        seeds=SEEDS,
-    resources:
-        **needs("evaluate"),
     log:
         "logs/evaluate/{run}.log",
     benchmark:
-        "benchmarks/snakemake/evaluate/{run}.tsv",
+        "benchmarks/snakemake/evaluate/{run}.tsv"
+    resources:
+        **needs("evaluate"),
+    params:
+        evaluate=written("evaluate"),
+        seeds=SEEDS,
     shell:
         "lenet-mnist evaluate --log {log} --checkpoints {input.checkpoints} --raw {input.raw} --out {output}"

@@ -26,8 +26,16 @@ def machine(device, threads):
         with open("/proc/cpuinfo") as f:
             model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"cpu": model, "cpus": os.cpu_count(), "gpu": gpu, "device": str(device), "threads": threads,
-            "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "gpu": gpu,
+        "device": str(device),
+        "threads": threads,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def trained_models(params):

@@ -26,8 +26,10 @@ def generated_study(params, n_runs):
     names = [list(params[table]) for table in ("models", "optimizers", "policies")]
     fractions = params["subsample"]["fractions"]
     combos = [(m, o, p, f) for f in fractions for p in names[2] for o in names[1] for m in names[0]]
-    runs = {f"r{i:04d}": {"model": m, "optimizer": o, "policy": p, "fraction": f, "epochs": 1 + i // len(combos)}
-            for i, (m, o, p, f) in zip(range(n_runs), itertools.cycle(combos))}
+    runs = {
+        f"r{i:04d}": {"model": m, "optimizer": o, "policy": p, "fraction": f, "epochs": 1 + i // len(combos)}
+        for i, (m, o, p, f) in zip(range(n_runs), itertools.cycle(combos))
+    }
     studies = {"all": {"question": f"{n_runs} generated runs", "figure": "learning_curves", "runs": list(runs)}}
     return {**params, "runs": runs, "studies": studies}
 
@@ -53,10 +55,26 @@ def bench_scale(params_path, n_runs, out_path, repeats):
             (Path(tmp) / "dvc.lock").unlink(missing_ok=True)
             subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
             n_models = len(trained_models(load_params(Path(tmp) / "params.yaml")))
-            results[label] = {"runs": len(study["runs"]), "trained_models": n_models,
-                              "snakemake_dry_run_s": timed(["snakemake", "-n", "--quiet"], tmp, repeats),
-                              "dvc_status_s": timed(["dvc", "status", "--json"], tmp, repeats)}
-        log.info("%-12s %4d runs (%5d models): snakemake -n %.1f s, dvc status %.1f s", label,
-                 results[label]["runs"], n_models, results[label]["snakemake_dry_run_s"], results[label]["dvc_status_s"])
-    write_json(out_path, {"machine": machine(torch.device("cpu"), 1), "when": datetime.now(timezone.utc).isoformat(),
-                          "statistic": f"median of {repeats} after a warm-up", **results})
+            results[label] = {
+                "runs": len(study["runs"]),
+                "trained_models": n_models,
+                "snakemake_dry_run_s": timed(["snakemake", "-n", "--quiet"], tmp, repeats),
+                "dvc_status_s": timed(["dvc", "status", "--json"], tmp, repeats),
+            }
+        log.info(
+            "%-12s %4d runs (%5d models): snakemake -n %.1f s, dvc status %.1f s",
+            label,
+            results[label]["runs"],
+            n_models,
+            results[label]["snakemake_dry_run_s"],
+            results[label]["dvc_status_s"],
+        )
+    write_json(
+        out_path,
+        {
+            "machine": machine(torch.device("cpu"), 1),
+            "when": datetime.now(timezone.utc).isoformat(),
+            "statistic": f"median of {repeats} after a warm-up",
+            **results,
+        },
+    )

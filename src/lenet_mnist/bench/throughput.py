@@ -17,7 +17,6 @@ run on these shapes, and what our rate would be were the step's time theirs alon
 work on anything else could gain).
 """
 
-
 import collections
 import logging
 from datetime import datetime, timezone
@@ -45,8 +44,17 @@ log = logging.getLogger(__name__)
 
 BATCH, LR = 128, 0.01
 # The notebook's Q4 transforms, RandomRotation(20) and RandomHorizontalFlip, as our policy: one view.
-NOTEBOOK_POLICY = {"rotation": 20, "translate": 0, "scale": [1, 1], "shear": 0, "hflip": True, "elastic": None,
-               "views": 1, "originals": False, "seed": 0}
+NOTEBOOK_POLICY = {
+    "rotation": 20,
+    "translate": 0,
+    "scale": [1, 1],
+    "shear": 0,
+    "hflip": True,
+    "elastic": None,
+    "views": 1,
+    "originals": False,
+    "seed": 0,
+}
 MATMUL_SIDE = 1024
 # The targets that `bench` checks: times the notebook's loop, and a fraction of the matmul rate.
 TARGETS = {"plain": 3.0, "augmented": 5.0, "fraction_of_matmul": 0.4}
@@ -72,8 +80,9 @@ def fresh_model(device, ours, architecture=None, seeds=1):
 def notebook_loop(raw_dir, n, augmented, device):
     """An epoch of the notebook's kind over the first n training images."""
     steps = [transforms.RandomRotation(20), transforms.RandomHorizontalFlip()] if augmented else []
-    dataset = torchvision.datasets.MNIST(raw_dir.parent.parent, train=True, download=False,
-                                         transform=transforms.Compose([*steps, transforms.ToTensor()]))
+    dataset = torchvision.datasets.MNIST(
+        raw_dir.parent.parent, train=True, download=False, transform=transforms.Compose([*steps, transforms.ToTensor()])
+    )
     loader = DataLoader(Subset(dataset, range(n)), batch_size=BATCH, shuffle=True)
     model, optimizer = fresh_model(device, ours=False)
 
@@ -141,13 +150,17 @@ def layer_passes(layer, x, out, first):
         def gradients(mask):
             return lambda: torch.ops.aten.convolution_backward(grad, x, weight, [len(weight)], *geometry, mask)
 
-        passes = {"forward": lambda: torch.ops.aten.convolution(x, weight, bias, *geometry),
-                  "input gradient": gradients([True, False, False]),
-                  "weight and bias gradients": gradients([False, True, True])}
+        passes = {
+            "forward": lambda: torch.ops.aten.convolution(x, weight, bias, *geometry),
+            "input gradient": gradients([True, False, False]),
+            "weight and bias gradients": gradients([False, True, True]),
+        }
     else:  # StackedLinear, as autograd differentiates its baddbmm
-        passes = {"forward": lambda: torch.baddbmm(bias, x, weight),
-                  "input gradient": lambda: torch.bmm(grad, weight.transpose(1, 2)),
-                  "weight and bias gradients": lambda: (torch.bmm(x.transpose(1, 2), grad), grad.sum(1))}
+        passes = {
+            "forward": lambda: torch.baddbmm(bias, x, weight),
+            "input gradient": lambda: torch.bmm(grad, weight.transpose(1, 2)),
+            "weight and bias gradients": lambda: (torch.bmm(x.transpose(1, 2), grad), grad.sum(1)),
+        }
     if first:
         del passes["input gradient"]
     return passes
@@ -175,8 +188,9 @@ def multiply_add_passes(device, seeds, repeats):
         name = f"{kind}{counts[kind]}"
         flops = 2 * out.numel() * (layer.weight[0].numel() if kind == "conv" else x.shape[-1])
         for step_pass, call in layer_passes(layer, x, out, first=i == 0).items():
-            rows.append({"layer": name, "pass": step_pass, "flops": flops,
-                         "seconds": seconds_per_call(call, device, repeats)})
+            rows.append(
+                {"layer": name, "pass": step_pass, "flops": flops, "seconds": seconds_per_call(call, device, repeats)}
+            )
     return rows
 
 
@@ -194,8 +208,10 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
     kinds = {"plain": False, "augmented": True}
 
     def notebook_rates():
-        return {kind: samples / median_seconds(notebook_loop(raw_dir, samples, augmented, device), repeats)
-                for kind, augmented in kinds.items()}
+        return {
+            kind: samples / median_seconds(notebook_loop(raw_dir, samples, augmented, device), repeats)
+            for kind, augmented in kinds.items()
+        }
 
     # The notebook's loop first, in a process as the notebook ran it; then again with our allocator
     # setting (which cannot be undone), to tell its share of the speed-up from the rest.
@@ -209,30 +225,72 @@ def bench(models, seeds, raw_dir, out_path, threads, samples, repeats, device_na
     results = {"allocator_tuned": tuned, "seeds": seeds}
     for kind, augmented in kinds.items():
         ours, alone = our_rate(augmented, seeds), our_rate(augmented, 1)
-        results[kind] = {"seed_samples_per_s": notebook[kind], "seed_with_our_allocator_samples_per_s": notebook_tuned[kind],
-                         "our_samples_per_s": ours, "our_one_seed_samples_per_s": alone, "speedup": ours / notebook[kind],
-                         "speedup_over_seed_with_our_allocator": ours / notebook_tuned[kind]}
-        log.info("%-9s notebook's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
-                 "samples/s (one seed %8.0f) | %.2fx (%.2fx)", kind, notebook[kind], notebook_tuned[kind], seeds, ours, alone,
-                 ours / notebook[kind], ours / notebook_tuned[kind])
+        results[kind] = {
+            "seed_samples_per_s": notebook[kind],
+            "seed_with_our_allocator_samples_per_s": notebook_tuned[kind],
+            "our_samples_per_s": ours,
+            "our_one_seed_samples_per_s": alone,
+            "speedup": ours / notebook[kind],
+            "speedup_over_seed_with_our_allocator": ours / notebook_tuned[kind],
+        }
+        log.info(
+            "%-9s notebook's loop %8.0f samples/s (%8.0f with our allocator setting) | ours, %d seeds %8.0f "
+            "samples/s (one seed %8.0f) | %.2fx (%.2fx)",
+            kind,
+            notebook[kind],
+            notebook_tuned[kind],
+            seeds,
+            ours,
+            alone,
+            ours / notebook[kind],
+            ours / notebook_tuned[kind],
+        )
     results["models"] = {}
     for name, architecture in models.items():
         written, built = our_rate(False, 1, False, architecture), our_rate(False, seeds, True, architecture)
-        results["models"][name] = {"as_written_samples_per_s": written, "our_samples_per_s": built,
-                                   "speedup": built / written}
-        log.info("model %-20s as lenet() writes it %8.0f samples/s | %d seeds as train runs them %8.0f | %.2fx",
-                 name, written, seeds, built, built / written)
+        results["models"][name] = {
+            "as_written_samples_per_s": written,
+            "our_samples_per_s": built,
+            "speedup": built / written,
+        }
+        log.info(
+            "model %-20s as lenet() writes it %8.0f samples/s | %d seeds as train runs them %8.0f | %.2fx",
+            name,
+            written,
+            seeds,
+            built,
+            built / written,
+        )
     per_sample = training_flops_per_sample(device)
     peak = matmul_flops(device, repeats)
     achieved = per_sample * results["plain"]["our_samples_per_s"]
-    results["flops"] = {"training_flops_per_sample": per_sample, "our_flops_per_s": achieved,
-                        "matmul_flops_per_s": peak, "fraction_of_matmul": achieved / peak}
-    log.info("training step: %.2f MFLOP per sample, %.1f GFLOP/s = %.1f%% of float32 matmul (%.1f GFLOP/s, %d^2)",
-             per_sample / 1e6, achieved / 1e9, 100 * achieved / peak, peak / 1e9, MATMUL_SIDE)
+    results["flops"] = {
+        "training_flops_per_sample": per_sample,
+        "our_flops_per_s": achieved,
+        "matmul_flops_per_s": peak,
+        "fraction_of_matmul": achieved / peak,
+    }
+    log.info(
+        "training step: %.2f MFLOP per sample, %.1f GFLOP/s = %.1f%% of float32 matmul (%.1f GFLOP/s, %d^2)",
+        per_sample / 1e6,
+        achieved / 1e9,
+        100 * achieved / peak,
+        peak / 1e9,
+        MATMUL_SIDE,
+    )
     results["multiply_adds"] = multiply_add_bound(device, seeds, repeats, per_sample, peak, results)
-    write_json(out_path, {"machine": machine(device, threads), "when": datetime.now(timezone.utc).isoformat(),
-                          "samples": samples, "repeats": repeats, "batch_size": BATCH, "statistic": "median",
-                          **results})
+    write_json(
+        out_path,
+        {
+            "machine": machine(device, threads),
+            "when": datetime.now(timezone.utc).isoformat(),
+            "samples": samples,
+            "repeats": repeats,
+            "batch_size": BATCH,
+            "statistic": "median",
+            **results,
+        },
+    )
     log.info("-> %s", out_path)
 
 
@@ -245,26 +303,59 @@ def multiply_add_bound(device, seeds, repeats, per_sample, peak, results):
     for row in passes:
         row["flops_per_s"] = row["flops"] / row["seconds"]
         row["fraction_of_matmul"] = row["flops_per_s"] / peak
-        log.info("%-7s %-25s %6.2f ms %6.1f GFLOP/s = %5.1f%% of matmul", row["layer"], row["pass"],
-                 row["seconds"] * 1e3, row["flops_per_s"] / 1e9, 100 * row["fraction_of_matmul"])
+        log.info(
+            "%-7s %-25s %6.2f ms %6.1f GFLOP/s = %5.1f%% of matmul",
+            row["layer"],
+            row["pass"],
+            row["seconds"] * 1e3,
+            row["flops_per_s"] / 1e9,
+            100 * row["fraction_of_matmul"],
+        )
     seconds = sum(row["seconds"] for row in passes)
     step = {kind: seeds * BATCH / results[kind]["our_samples_per_s"] for kind in ("plain", "augmented")}
     rate = seeds * BATCH / seconds
-    bound = {"samples_per_s": rate, "fraction_of_matmul": per_sample * rate / peak,
-             **{f"{kind}_speedup": rate / results[kind]["seed_samples_per_s"] for kind in step}}
-    log.info("multiply-adds: %.1f ms of our %.1f ms step (%.0f%%); were the rest free, %.0f samples/s: %.2fx plain, "
-             "%.2fx augmented, %.1f%% of matmul", seconds * 1e3, step["plain"] * 1e3, 100 * seconds / step["plain"],
-             rate, bound["plain_speedup"], bound["augmented_speedup"], 100 * bound["fraction_of_matmul"])
+    bound = {
+        "samples_per_s": rate,
+        "fraction_of_matmul": per_sample * rate / peak,
+        **{f"{kind}_speedup": rate / results[kind]["seed_samples_per_s"] for kind in step},
+    }
+    log.info(
+        "multiply-adds: %.1f ms of our %.1f ms step (%.0f%%); were the rest free, %.0f samples/s: %.2fx plain, "
+        "%.2fx augmented, %.1f%% of matmul",
+        seconds * 1e3,
+        step["plain"] * 1e3,
+        100 * seconds / step["plain"],
+        rate,
+        bound["plain_speedup"],
+        bound["augmented_speedup"],
+        100 * bound["fraction_of_matmul"],
+    )
     needed = {kind: TARGETS[kind] * results[kind]["seed_samples_per_s"] for kind in step}
     needed["fraction_of_matmul"] = TARGETS["fraction_of_matmul"] * peak / per_sample  # a plain step's rate
     targets = {}
     for target, samples_per_s in needed.items():
         kind = "augmented" if target == "augmented" else "plain"
         allowed = seeds * BATCH / samples_per_s - seconds
-        targets[target] = {"target": TARGETS[target], "samples_per_s": samples_per_s,
-                           "rest_seconds_allowed": allowed, "rest_seconds_now": step[kind] - seconds}
+        targets[target] = {
+            "target": TARGETS[target],
+            "samples_per_s": samples_per_s,
+            "rest_seconds_allowed": allowed,
+            "rest_seconds_now": step[kind] - seconds,
+        }
         label = f"{TARGETS[target]:g}x {target}" if target in step else f"{TARGETS[target]:.0%} of matmul"
-        log.info("target %s: %.0f samples/s, which leaves %.1f ms of a step for all but the multiply-adds; they "
-                 "take %.1f ms now", label, samples_per_s, allowed * 1e3, (step[kind] - seconds) * 1e3)
-    return {"passes": passes, "seconds_per_step": seconds, "our_step_seconds": step["plain"],
-            "share_of_step": seconds / step["plain"], "if_only_multiply_adds": bound, "targets": targets}
+        log.info(
+            "target %s: %.0f samples/s, which leaves %.1f ms of a step for all but the multiply-adds; they "
+            "take %.1f ms now",
+            label,
+            samples_per_s,
+            allowed * 1e3,
+            (step[kind] - seconds) * 1e3,
+        )
+    return {
+        "passes": passes,
+        "seconds_per_step": seconds,
+        "our_step_seconds": step["plain"],
+        "share_of_step": seconds / step["plain"],
+        "if_only_multiply_adds": bound,
+        "targets": targets,
+    }
