@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
-from test_workflows import BIN, run, snakemake_jobs, up_to_date
+from test_workflows import BIN, outputs_of, run, snakemake_jobs, up_to_date
 
 pytestmark = pytest.mark.cluster
 
@@ -24,7 +24,6 @@ PROFILE = [
     "5",
 ]  # the plugin waits 40 s by default
 RUN_TIMEOUT_S = 900
-OUTPUTS = ("data", "models", "results")
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +88,6 @@ def megabytes(memory):
     return round(float(memory[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[memory[-1]])
 
 
-def outputs(repo):
-    """Every file the pipeline wrote, by path, with its bytes (not Snakemake's markers or the report)."""
-    return {
-        str(path.relative_to(repo)): path.read_bytes()
-        for top in OUTPUTS
-        for path in sorted((repo / top).rglob("*"))
-        if path.is_file() and path.name not in (".snakemake_timestamp", "report.html")
-    }
-
-
 @pytest.fixture(scope="module")
 def through_slurm(slurm, tmp_path_factory, wheel_cache):
     """The smoke study built by `snakemake --profile workflow/profiles/slurm`: (repo, its output)."""
@@ -135,7 +124,7 @@ def test_slurm_writes_the_bytes_of_a_local_run(through_slurm, tmp_path, wheel_ca
     repo, _, _ = through_slurm
     local = smoke_repo(tmp_path / "local")
     run(["snakemake", "--cores", "2"], local, {"LENET_MNIST_CACHE": str(wheel_cache)})
-    built, expected = outputs(repo), outputs(local)
+    built, expected = outputs_of(repo), outputs_of(local)
     assert any(name.endswith(".pt") for name in built)
     assert sorted(built) == sorted(expected)
     assert [name for name in built if built[name] != expected[name]] == []

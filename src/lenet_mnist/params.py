@@ -210,8 +210,11 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load_params(path="params.yaml"):
     """Return the validated params, schema defaults filled in; raise ParamsError with one line."""
-    path = Path(path)
-    params = read_params(path)
+    return validate_params(read_params(path), path)
+
+
+def validate_params(params, path):
+    """`params` as read from `path`, validated and with the schema's defaults filled in (in place)."""
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
     if found := _non_finite(params):

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: params.yaml, validated once before any job runs.
 
+import copy
 import json
 import math
 import os
@@ -7,7 +8,7 @@ import sys
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.imports import code_inputs
-from lenet_mnist.params import ParamsError, load_params, read_params
+from lenet_mnist.params import ParamsError, read_params, validate_params
 from lenet_mnist.sizes import run_size
 from lenet_mnist.sync import hold_dvc_lock
 
@@ -21,10 +22,10 @@ if workflow.config_settings.overwrite_config or workflow.config_settings.configf
     )
 
 try:
-    PARAMS = load_params("params.yaml")
+    WRITTEN = read_params("params.yaml")  # as DVC reads it: Snakemake's params records agree with dvc.lock
+    PARAMS = validate_params(copy.deepcopy(WRITTEN), "params.yaml")
 except ParamsError as e:
     sys.exit(f"lenet-mnist: error: {e}")
-WRITTEN = read_params("params.yaml")  # as DVC reads it: Snakemake's params records agree with dvc.lock
 
 # For `snakemake --report`: the captions and answers that the figures stage computed from the
 # metrics, so that the report's text states measured numbers; nothing before the first run.
