@@ -33,9 +33,10 @@ GIT_USER = {
 }  # dvc exp commits
 
 
-def run(cmd, cwd, env=None, check=True):
+def run(cmd, cwd, env=None, check=True, timeout=900):
+    """`cmd` in `cwd`, killed after `timeout` s so that a hung server fails the test instead of stalling CI."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **GIT_USER, **(env or {})}
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
@@ -631,7 +632,14 @@ def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, 
 
 
 # The DVC cache on a real S3 server: SeaweedFS's `weed mini` from its PyPI wheel, on 127.0.0.1.
-S3_PORT, BUCKET = 8333, "lenet-mnist"
+BUCKET = "lenet-mnist"
+
+
+def free_port():
+    """A port that nothing listens on now (weed would move silently to another one if its port were taken)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -639,6 +647,7 @@ def s3_server(tmp_path_factory):
     """A SeaweedFS S3 server with one identity, bound to 127.0.0.1 and stopped by its PID."""
     import secrets
 
+    import botocore.config
     import botocore.session
 
     root = tmp_path_factory.mktemp("s3")
@@ -657,6 +666,7 @@ def s3_server(tmp_path_factory):
         )
     )
     (root / "data").mkdir()
+    log, port = root / "weed.log", free_port()
     server = subprocess.Popen(
         [
             str(BIN / "weed"),
@@ -664,30 +674,47 @@ def s3_server(tmp_path_factory):
             f"-dir={root / 'data'}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
-            f"-s3.port={S3_PORT}",
+            f"-s3.port={port}",
             f"-s3.config={root / 's3.json'}",
             f"-bucket={BUCKET}",
+            # Only the S3 gateway and what it needs: no UI, WebDAV, catalogs or telemetry (no internet here).
             "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
+            # Volumes sized here, not from this machine's free disk, which differs between machines.
+            "-master.volumeSizeLimitMB=256",
+            "-volume.max=8",
         ],
-        stdout=open(root / "weed.log", "w"),
+        stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    endpoint = f"http://127.0.0.1:{S3_PORT}"
+    endpoint = f"http://127.0.0.1:{port}"
     client = botocore.session.get_session().create_client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=botocore.config.Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}),
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:  # ready when the bucket answers to these credentials
-            assert server.poll() is None, (root / "weed.log").read_text()[-2000:]
+        deadline = time.monotonic() + 120
+        while True:  # ready when an object goes in and comes back: the bucket's first volume has been grown
+            assert server.poll() is None, log.read_text()[-2000:]
             try:
-                client.head_bucket(Bucket=BUCKET)
+                client.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
+                assert client.get_object(Bucket=BUCKET, Key="ready")["Body"].read() == b"ready"
+                client.delete_object(Bucket=BUCKET, Key="ready")
                 break
-            except Exception:
-                assert time.monotonic() < deadline, "the S3 server was not ready within 90 s"
+            except Exception as error:
+                assert time.monotonic() < deadline, (
+                    f"no S3 round trip within 120 s ({error}):\n{log.read_text()[-2000:]}"
+                )
                 time.sleep(0.5)
-        yield {"endpoint": endpoint, "key": key, "secret": secret}
+        yield {"endpoint": endpoint, "key": key, "secret": secret, "log": log}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -703,6 +730,14 @@ def use_s3_remote(repo, server, secret=None):
     run(["dvc", "remote", "modify", "store", "endpointurl", server["endpoint"]], repo)
     run(["dvc", "remote", "modify", "--local", "store", "access_key_id", server["key"]], repo)
     run(["dvc", "remote", "modify", "--local", "store", "secret_access_key", secret or server["secret"]], repo)
+
+
+def run_against(server, cmd, cwd, env):
+    """run() for a command that talks to the S3 server, with the server's log in the failure message."""
+    try:
+        return run(cmd, cwd, env, timeout=300)
+    except (AssertionError, subprocess.TimeoutExpired) as failure:
+        raise AssertionError(f"{failure}\nweed.log:\n{server['log'].read_text()[-3000:]}") from None
 
 
 def snapshot(repo):
@@ -721,19 +756,19 @@ def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_p
     tracked = run(["git", "ls-files"], built_copy).stdout.split()
     assert ".dvc/config.local" not in tracked
     assert not any(s3_server["secret"] in (built_copy / name).read_text(errors="ignore") for name in tracked)
-    run(["dvc", "push"], built_copy, env)
-    assert "in sync" in run(["dvc", "status", "--cloud"], built_copy, env).stdout
+    run_against(s3_server, ["dvc", "push"], built_copy, env)
+    assert "in sync" in run_against(s3_server, ["dvc", "status", "--cloud"], built_copy, env).stdout
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(built_copy), str(clone)], tmp_path)
     use_s3_remote(clone, s3_server)
-    run(["dvc", "pull"], clone, env)
+    run_against(s3_server, ["dvc", "pull"], clone, env)
     run(["lenet-mnist", "touch"], clone, env)
     assert up_to_date(clone, env)
     again = tmp_path / "again"  # the same in one command
     run(["git", "clone", "-q", str(built_copy), str(again)], tmp_path)
     use_s3_remote(again, s3_server)
-    run(["lenet-mnist", "pull"], again, env)
+    run_against(s3_server, ["lenet-mnist", "pull"], again, env)
     assert up_to_date(again, env)
     # Every output of the pipeline (not the report, which `snakemake --report` writes beside them).
     outputs = [
@@ -751,7 +786,7 @@ def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_p
     params["runs"]["small"]["epochs"] = 2
     write_params(built_copy, params)
     run(["dvc", "repro"], built_copy, env)
-    missing = json.loads(run(["dvc", "status", "--cloud", "--json"], built_copy, env).stdout)
+    missing = json.loads(run_against(s3_server, ["dvc", "status", "--cloud", "--json"], built_copy, env).stdout)
     assert "models/small" in missing and set(missing.values()) == {"new"}
 
 
@@ -761,10 +796,7 @@ def test_a_failed_push_or_pull_is_one_line_and_changes_nothing(built_copy, s3_se
     if fault == "wrong credentials":
         use_s3_remote(built_copy, s3_server, secret="not" + s3_server["secret"])
     else:
-        with socket.socket() as s:  # a port that nothing listens on
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        use_s3_remote(built_copy, {**s3_server, "endpoint": f"http://127.0.0.1:{port}"})
+        use_s3_remote(built_copy, {**s3_server, "endpoint": f"http://127.0.0.1:{free_port()}"})
     before = snapshot(built_copy)
     cause = "Forbidden" if fault == "wrong credentials" else "Could not connect to the endpoint URL"
     for command in ("push", "pull"):
