@@ -213,7 +213,9 @@ def build_parser():
     path(sub, "--out", "output: the measured numbers and the machine (.json)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     sub.add_argument("--samples", type=int, default=12_800, help="images per timed epoch (default: %(default)s)")
-    sub.add_argument("--repeats", type=int, default=5, help="timed epochs of each kind (default: %(default)s)")
+    sub.add_argument(
+        "--repeats", type=int, default=5, help="rounds of fresh processes, one per contender (default: %(default)s)"
+    )
     sub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: %(default)s)")
 
     sub = stage("bench-study", run_bench_study, "per-rule times and memory of a whole Snakemake run of params.yaml")

@@ -56,7 +56,12 @@ def read_part(raw_dir, part):
 
 def pixels(images):
     """Float images in [0, 1] with a channel axis (what the notebook's ToTensor gave), from uint8 N x 28 x 28."""
-    return images.unsqueeze(1).float().div_(255)
+    return to_unit(images.unsqueeze(1))
+
+
+def to_unit(images):
+    """uint8 pixels as floats in [0, 1]."""
+    return images.float().div_(255)
 
 
 def to_tensors(images, labels, device="cpu"):
