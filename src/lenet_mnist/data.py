@@ -59,9 +59,9 @@ def pixels(images):
     return to_unit(images.unsqueeze(1))
 
 
-def to_unit(images):
+def to_unit(images, memory_format=torch.preserve_format):
     """uint8 pixels as floats in [0, 1]."""
-    return images.float().div_(255)
+    return images.to(torch.float32, memory_format=memory_format).div_(255)
 
 
 def to_tensors(images, labels, device="cpu"):
