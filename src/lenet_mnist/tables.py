@@ -103,7 +103,7 @@ def throughput_table(root):
         for kind in ("plain", "augmented")
     ]
     return (
-        f"`benchmarks/results.json` ({on_machine(bench)}, {bench['statistic']}: {bench['repeats']}), "
+        f"`benchmarks/results.json` ({on_machine(bench)}, medians of {bench['repeats']} rounds of fresh processes), "
         "samples/s:\n\n"
         + markdown(
             ["", "notebook's loop", f"ours, {bench['seeds']} seeds", "ours, one seed", "ratio (lowest-highest)"], rows
