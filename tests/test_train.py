@@ -36,8 +36,8 @@ def stage_files(tmp_path, raw_dir, params):
     return paths
 
 
-def run_training(params, raw_dir, stage_files, out_dir, seed=0):
-    """Train the tiny run with every seed of params; seed's checkpoint and history."""
+def prepare_tiny(params, raw_dir, stage_files, out_dir):
+    """The tiny run's training set and recipe in out_dir."""
     trainset, recipe = out_dir / "train.npz", out_dir / "recipe.json"
     prepare(
         params,
@@ -49,6 +49,12 @@ def run_training(params, raw_dir, stage_files, out_dir, seed=0):
         recipe,
         out_dir / "preview.png",
     )
+    return trainset, recipe
+
+
+def run_training(params, raw_dir, stage_files, out_dir, seed=0):
+    """Train the tiny run with every seed of params; seed's checkpoint and history."""
+    trainset, recipe = prepare_tiny(params, raw_dir, stage_files, out_dir)
     train(
         params, recipe, trainset, raw_dir, stage_files["val_split"], out_dir / "models", out_dir / "history", threads=1
     )
@@ -197,25 +203,16 @@ def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run_training(params, raw_dir, stage_files, tmp_path / "a")
     out = tmp_path / "b"
-    prepare(
-        params,
-        "tiny",
-        raw_dir,
-        stage_files["train_split"],
-        stage_files["subset"],
-        out / "train.npz",
-        out / "recipe.json",
-        out / "preview.png",
-    )
+    trainset, recipe = prepare_tiny(params, raw_dir, stage_files, out)
     command = [
         str(BIN / "lenet-mnist"),
         "train",
         "--params",
         str(tmp_path / "params.yaml"),
         "--recipe",
-        str(out / "recipe.json"),
+        str(recipe),
         "--trainset",
-        str(out / "train.npz"),
+        str(trainset),
         "--raw",
         str(raw_dir),
         "--val-split",

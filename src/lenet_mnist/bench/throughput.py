@@ -160,12 +160,12 @@ def summarise(rounds, models, seeds):
 
 
 def multiply_adds(rounds, seeds):
-    """Each pass's median time, its rate against the float32 matrix product of its own process,
-    and our plain step (from the same round's rate) against the passes' sum."""
+    """Each pass's median time and its rate against the median float32 matrix-product rate, and our
+    plain step (from the same round's rate) against the passes' sum."""
+    matmul = statistics.median(r["multiply-add passes"]["matmul_flops_per_s"] for r in rounds)
     passes = []
     for i, row in enumerate(rounds[0]["multiply-add passes"]["passes"]):
         seconds = statistics.median(r["multiply-add passes"]["passes"][i]["seconds"] for r in rounds)
-        matmul = statistics.median(r["multiply-add passes"]["matmul_flops_per_s"] for r in rounds)
         passes.append(
             {
                 **{key: row[key] for key in ("layer", "pass", "flops")},
@@ -178,10 +178,10 @@ def multiply_adds(rounds, seeds):
     steps = [seeds * BATCH / r["ours plain"]["samples_per_s"] for r in rounds]
     return {
         "passes": passes,
-        "matmul_flops_per_s": statistics.median(r["multiply-add passes"]["matmul_flops_per_s"] for r in rounds),
+        "matmul_flops_per_s": matmul,
         "seconds_per_step": statistics.median(sums),
         "our_step_seconds": statistics.median(steps),
-        "step_over_passes": spread([step / passes for step, passes in zip(steps, sums)]),
+        "step_over_passes": spread([step / total for step, total in zip(steps, sums)]),
     }
 
 
