@@ -21,8 +21,8 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/metrics.json",
-        expand("data/subsets/{fraction}.npy", fraction=FRACTIONS),
         expand("results/plots/{run}.png", run=RUNS),
+        expand("results/previews/{policy}.png", policy=[policy for policy, _ in previews(PARAMS)]),
         "results/figures",
         "results/derivations",
 
@@ -40,7 +40,7 @@ onsuccess:
     # Every job of this run's DAG is now up to date: record the matching stages in dvc.lock, so that
     # `dvc status` agrees (sync.py). A failure here fails the run.
     release_dvc_lock()
-    built = sorted({str(f) for job in workflow.dag.jobs for f in job.output})
+    built = sorted({str(f) for job in workflow.dag.jobs for f in job.output} | set(map(fingerprint, FINGERPRINTED)))
     shell("lenet-mnist lock --log logs/lock.log " + " ".join(map(shlex.quote, built)))
 
 

@@ -33,47 +33,37 @@ def one_error(capsys, args):
 
 
 def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys):
-    args = [
-        "prepare",
-        "--run",
-        "nope",
-        "--raw",
-        str(raw_dir),
-        "--train-split",
-        "a.npy",
-        "--subset",
-        "c.npy",
-        "--trainset",
-        "out/t.npz",
-        "--recipe",
-        "out/r.json",
-        "--preview",
-        "out/p.png",
-    ]
+    args = ["train", "--run", "nope", "--seed", "0", *train_files(raw_dir)]
     line = one_error(capsys, args)
-    assert line.endswith("prepare: error: --run nope: not a run of params.yaml (allowed: small, larger)")
+    assert line.endswith("train: error: --run nope: not a run of params.yaml (allowed: small, larger)")
     assert not (workdir / "out").exists()
 
 
-def test_training_without_a_recipe_is_one_line_and_writes_nothing(workdir, raw_dir, capsys):
-    args = [
-        "train",
-        "--recipe",
-        "r.json",
+def test_a_seed_that_params_does_not_train_is_one_line(workdir, raw_dir, capsys):
+    line = one_error(capsys, ["train", "--run", "small", "--seed", "2", *train_files(raw_dir)])
+    assert line.endswith("train: error: --seed 2: run small is trained with seeds 0 to 1 (seeds, studies.*.seeds)")
+    assert not (workdir / "out").exists()
+
+
+def test_training_without_a_prepared_set_is_one_line_and_writes_nothing(workdir, raw_dir, capsys):
+    line = one_error(capsys, ["train", "--run", "small", "--seed", "0", *train_files(raw_dir)])
+    assert "train: error: t.npz: not a training set written by lenet-mnist prepare" in line
+    assert not (workdir / "out").exists()
+
+
+def train_files(raw_dir):
+    return [
         "--trainset",
         "t.npz",
         "--raw",
         str(raw_dir),
         "--val-split",
         "v.npy",
-        "--checkpoints",
-        "out/models",
-        "--histories",
-        "out/history",
+        "--checkpoint",
+        "out/models/0.pt",
+        "--history",
+        "out/history/0.csv",
     ]
-    line = one_error(capsys, args)
-    assert "train: error: r.json: not a run recipe written by lenet-mnist prepare" in line
-    assert not (workdir / "out").exists() and not (workdir / "out/models.resume").exists()
 
 
 def test_bad_params_stop_a_stage_before_it_writes(workdir, raw_dir, capsys):
@@ -86,7 +76,8 @@ def test_bad_params_stop_a_stage_before_it_writes(workdir, raw_dir, capsys):
 
 def test_a_fraction_not_in_params_is_refused(workdir, raw_dir, capsys):
     line = one_error(
-        capsys, ["subsample", "--fraction", "0.3", "--raw", str(raw_dir), "--train", "t.npy", "--out", "o.npy"]
+        capsys,
+        ["subsample", "--fraction", "0.3", "--seed", "0", "--raw", str(raw_dir), "--train", "t.npy", "--out", "o.npy"],
     )
     assert line.endswith("--fraction 0.3: not in subsample.fractions (allowed: 0.005, 0.01)")
 
@@ -179,23 +170,36 @@ def test_a_log_that_is_a_directory_is_one_line(workdir, raw_dir, capsys):
     assert not (workdir / "out").exists()
 
 
-def write_checkpoints(directory, seeds=(0, 1), weights=None):
-    """Checkpoints of an untrained LeNet per seed, as train writes them; `weights` edits them."""
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = build_model(LENET)
-        if weights:
-            weights(model)
-        save_checkpoint(directory / f"{seed}.pt", model, LENET, {"seed": seed}, 1)
+def write_checkpoint(path, weights=None):
+    """The checkpoint of an untrained LeNet of run small, seed 0, as train writes it; `weights` edits it."""
+    torch.manual_seed(0)
+    model = build_model(LENET)
+    if weights:
+        weights(model)
+    save_checkpoint(path, model, LENET, {"run": "small", "seed": 0}, 1)
 
 
-def evaluate_args(raw, checkpoints, out):
-    return ["evaluate", "--raw", str(raw), "--checkpoints", str(checkpoints), "--out", str(out)]
+def evaluate_args(raw, checkpoint, out):
+    return [
+        "evaluate",
+        "--run",
+        "small",
+        "--seed",
+        "0",
+        "--raw",
+        str(raw),
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(out),
+    ]
 
 
 def test_evaluate_refuses_weights_that_are_not_finite(workdir, raw_dir, capsys):
-    write_checkpoints(workdir / "models", weights=lambda model: model[0].weight.data.view(-1)[3].fill_(float("nan")))
-    line = one_error(capsys, evaluate_args(raw_dir, workdir / "models", workdir / "out/metrics"))
+    write_checkpoint(
+        workdir / "models/0.pt", weights=lambda model: model[0].weight.data.view(-1)[3].fill_(float("nan"))
+    )
+    line = one_error(capsys, evaluate_args(raw_dir, workdir / "models/0.pt", workdir / "out/metrics/0.json"))
     assert line.endswith("models/0.pt: 0.weight holds weights that are not finite (the training diverged)")
     assert nothing_in(workdir / "out")
 
@@ -205,21 +209,21 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
     namespace of our own (no root needed where unprivileged user namespaces are allowed)."""
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare: no user namespaces on this machine")
-    write_checkpoints(workdir / "models")
+    write_checkpoint(workdir / "models/0.pt")
     disk = tmp_path / "disk"
     disk.mkdir()
     lenet_mnist = Path(sys.executable).parent / "lenet-mnist"
     script = (
         f"mount -t tmpfs -o size=64k tmpfs {disk} && head -c 64000 /dev/zero > {disk}/filler; "
-        f"{lenet_mnist} {shlex.join(evaluate_args(raw_dir, workdir / 'models', disk / 'metrics/run'))}; "
-        f"echo rc=$?; ls -A {disk}"
+        f"{lenet_mnist} {shlex.join(evaluate_args(raw_dir, workdir / 'models/0.pt', disk / 'metrics/run/0.json'))}; "
+        f"echo rc=$?; cd {disk} && find . -mindepth 1 | sort"
     )
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=workdir)
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].endswith(
         f"evaluate: error: {disk}/metrics/run/0.json: no space left on device"
     )
-    assert done.stdout.split() == ["rc=1", "filler", "metrics"]  # and metrics/ holds no staging directory
+    assert done.stdout.split() == ["rc=1", "./filler", "./metrics", "./metrics/run"]  # and no temporary
 
 
 @pytest.mark.parametrize(
@@ -228,8 +232,8 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
         (lambda text: text.replace("lr: 0.1}", "lr: .nan}"), "optimizers.sgd.lr: .nan is not a finite number"),
         (lambda text: text.replace("epochs: 1}", "epochs: 1.0}"), "runs.small.epochs: 1.0 is not an integer (write 1)"),
         (
-            lambda text: text.replace("seeds: [0, 1]", "seeds: [0, 1180591620717411303424]"),
-            "seeds.1: 1180591620717411303424 is greater than the maximum of 4294967295",
+            lambda text: text.replace("seeds: 2", "seeds: 1180591620717411303424"),
+            "seeds: 1180591620717411303424 is greater than the maximum of 1000",
         ),
         (lambda text: text.replace("lr: 0.001}", "lr: 1e-3}"), "optimizers.adam.lr: '1e-3' is a string to YAML"),
         (lambda text: text.replace("  small: {", '  "small\\n": {', 1), "runs.'small\\n': a name may hold only"),
@@ -240,7 +244,7 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
         (lambda text: text + "extra: caf\xe9\n", "not UTF-8 text"),
         (lambda text: text + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 16 levels"),
     ],
-    ids=["nan", "float epochs", "huge seed", "1e-3", "newline name", "tiny subset", "latin-1", "deep"],
+    ids=["nan", "float epochs", "huge seed count", "1e-3", "newline name", "tiny subset", "latin-1", "deep"],
 )
 def test_every_class_of_bad_params_stops_a_stage_with_one_line(workdir, raw_dir, capsys, edit, message):
     text = edit(SMOKE_PARAMS.read_text())

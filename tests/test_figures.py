@@ -2,6 +2,7 @@ import pandas as pd
 
 from lenet_mnist.figures import curves_of, decompositions, differences, sgd_steps, study_answer, study_table
 from lenet_mnist.plot import long_history
+from lenet_mnist.summarize import verdict
 
 
 def test_long_history_keeps_each_value_with_its_run_epoch_and_split():
@@ -43,7 +44,8 @@ def comparison(run, reference, mean, low, high):
         "ci95_low": low,
         "ci95_high": high,
         "n": 3,
-        "excludes_zero": low > 0 or high < 0,
+        "half_width": (high - low) / 2,
+        "verdict": verdict({"ci95_low": low, "ci95_high": high, "half_width": (high - low) / 2}),
     }
 
 
@@ -66,7 +68,7 @@ def test_a_difference_split_by_an_intermediate_run_is_found_and_adds_up():
     spec = {"figure": "data_size", "runs": list(params["runs"]), "pairs": [list(pair) for pair in pairs]}
     text = study_answer(params, summary, "q3", spec)
     assert text == (
-        "Seed by seed, of small against full, -0.0800 [-0.0900, -0.0700], -0.0600 (75%) is small "
+        "Seed by seed, of small against full, -0.0800 [-0.0900, -0.0700] (n=3), -0.0600 (75%) is small "
         "against small_long (epochs 15 against 75) and -0.0200 (25%) is small_long against full "
         "(fraction 0.2 against 1, epochs 75 against 15)."
     )
@@ -97,20 +99,21 @@ def test_the_answer_counts_pairs_by_their_reference_and_the_table_lists_each_run
     }
     spec = {"figure": "learning_curves", "runs": ["base", "a", "b"], "pairs": [["a", "base"], ["b", "base"]]}
     assert study_answer(params, summary, "q", spec) == (
-        "a has the best mean test accuracy, 0.9500 [0.8900, 0.9100]. Against m, o, policy none, the paired 95% "
-        "intervals of 2 runs lie 1 above zero (a +0.0500), 1 across zero."
+        "a has the best mean test accuracy, 0.9500 [0.8900, 0.9100] (n=3). Against m, o, policy none, by their "
+        "paired 95% intervals, of 2 runs 1 higher (a +0.0500 [+0.0100, +0.0900] (n=3)), 1 inconclusive "
+        "(b -0.0500 [-0.2000, +0.1000] (n=3))."
     )
     rows = study_table(params, summary, "q", spec)
     assert [row["paired"] for row in rows] == [
         "",
-        "+0.0500 [+0.0100, +0.0900] against base",
-        "-0.0500 [-0.2000, +0.1000] against base",
+        "+0.0500 [+0.0100, +0.0900] (n=3) against base",
+        "-0.0500 [-0.2000, +0.1000] (n=3) against base",
     ]
     assert rows[0]["sgd_steps"] == "7,500" and rows[0]["epochs_to_val_95"] == "4"
     assert rows[0]["epochs_to_val_98"] == "1 of 3 seeds"
     spec["pairs"].remove(["a", "base"])
     assert study_answer(params, summary, "q", spec).endswith(
-        "Against m, o, policy none, b differs by -0.0500 [-0.2000, +0.1000] (across zero)."
+        "Against m, o, policy none, b differs by -0.0500 [-0.2000, +0.1000] (n=3): inconclusive."
     )
 
 

@@ -49,14 +49,16 @@ SCHEMA_ALONE_WOULD_PASS = [
     # Whole-number floats where an integer is meant.
     (lambda p: p["runs"]["small"].update(epochs=2.0), "runs.small.epochs: 2.0 is not an integer (write 2)"),
     (lambda p: p["runs"]["small"].update(batch_size=64.0), "runs.small.batch_size: 64.0 is not an integer"),
-    (lambda p: p.update(seeds=[0.0]), "seeds.0: 0.0 is not an integer (write 0)"),
+    (lambda p: p.update(seeds=3.0), "seeds: 3.0 is not an integer (write 3)"),
     (lambda p: p["split"].update(val_size=10000.0), "split.val_size: 10000.0 is not an integer (write 10000)"),
     (lambda p: p["compute"].update(threads=1.0), "compute.threads: 1.0 is not an integer (write 1)"),
     (lambda p: p["runs"]["small"].update(epochs=True), "runs.small.epochs: True is not of type 'integer'"),
     # Valid but useless or out of range.
-    (lambda p: p.update(seeds=[2**70]), "seeds.0: 1180591620717411303424 is greater than the maximum of 4294967295"),
+    (lambda p: p.update(seeds=2**70), "seeds: 1180591620717411303424 is greater than the maximum of 1000"),
+    (lambda p: p["studies"]["smoke"].update(seeds=0), "studies.smoke.seeds: 0 is less than the minimum of 1"),
     (lambda p: p["split"].update(seed=2**32), "split.seed: 4294967296 is greater than the maximum"),
-    (lambda p: p["policies"]["shifted"].update(seed=-1), "policies.shifted.seed: -1 is less than the minimum of 0"),
+    (lambda p: p["policies"]["shifted"].update(seed=1), "policies.shifted.seed: unknown key (allowed: elastic,"),
+    (lambda p: p["subsample"].update(seed=1), "subsample.seed: unknown key (allowed: fractions)"),
     (
         lambda p: p["subsample"].update(fractions=[0.001, 0.01]),
         "subsample.fractions.0: 0.001 of the 50,000 training images is 50, fewer than 100",
@@ -124,8 +126,7 @@ SCHEMA_ALONE_WOULD_PASS = [
             "optimizers.sgd0.9: a name may hold",
         ),
         (lambda p: p.update(runs={}), "runs: {} should be non-empty"),
-        (lambda p: p.update(seeds=[]), "seeds: [] should be non-empty"),
-        (lambda p: p.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
+        (lambda p: p.update(seeds=[0, 1]), "seeds: [0, 1] is not of type 'integer'"),
         (
             lambda p: p["runs"]["small"].update(fraction=0.3),
             "runs.small.fraction: 0.3 is not one of subsample.fractions",

@@ -1,8 +1,9 @@
 import math
 
 import pytest
+from scipy import stats
 
-from lenet_mnist.summarize import comparisons, epochs_to, mean_ci, paired_difference, speed
+from lenet_mnist.summarize import RESOLUTION, comparisons, epochs_to, mean_ci, paired_difference, seeds_for, speed
 
 
 def test_confidence_interval_uses_students_t():
@@ -46,7 +47,10 @@ def test_paired_difference_of_hand_made_seeds():
     assert stat["mean"] == pytest.approx(0.02) and stat["n"] == 3
     assert stat["ci95_low"] == pytest.approx(0.02 - 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
     assert stat["ci95_high"] == pytest.approx(0.02 + 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
-    assert stat["excludes_zero"] is False
+    assert stat["verdict"] == "inconclusive"  # the interval includes zero and is wider than +-0.001
+    assert stat["sd"] == pytest.approx(0.01) and stat["half_width"] == pytest.approx(
+        4.303 * 0.01 / math.sqrt(3), abs=1e-4
+    )
 
 
 def test_pairing_finds_a_difference_that_separate_intervals_hide():
@@ -55,9 +59,28 @@ def test_pairing_finds_a_difference_that_separate_intervals_hide():
     run, reference = [0.91, 0.95, 0.99], [0.90, 0.94, 0.98]
     assert mean_ci(run)["ci95_low"] < mean_ci(reference)["ci95_high"]
     stat = paired_difference(run, reference)
-    assert stat["ci95_low"] > 0 and stat["excludes_zero"] is True
+    assert stat["ci95_low"] > 0 and stat["verdict"] == "higher"
     flipped = paired_difference(reference, run)
-    assert flipped["ci95_high"] < 0 and flipped["excludes_zero"] is True
+    assert flipped["ci95_high"] < 0 and flipped["verdict"] == "lower"
+
+
+def test_no_effect_is_said_only_of_an_interval_within_the_resolution():
+    # Differences of +-0.0005 around 0 over 10 seeds: sd 0.000527, half-width t(0.975, 9) * sd / sqrt(10).
+    references = [0.99] * 10
+    tight = paired_difference([0.99 + d for d in [0.0005, -0.0005] * 5], references)
+    assert tight["half_width"] == pytest.approx(2.262 * 0.000527 / math.sqrt(10), rel=1e-3)
+    assert tight["verdict"] == "no effect" and tight["half_width"] <= RESOLUTION
+    loose = paired_difference([0.99 + d for d in [0.005, -0.005] * 5], references)
+    assert loose["verdict"] == "inconclusive" and loose["half_width"] > RESOLUTION
+
+
+def test_the_seeds_for_the_resolution_make_the_interval_that_narrow():
+    for sd in (0.0005, 0.001, 0.002):
+        n = seeds_for(sd)
+        half = lambda k: stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)  # noqa: E731
+        assert half(n) <= RESOLUTION < half(n - 1), sd
+    # The normal approximation, 1.96^2 sd^2 / 0.001^2, is a little below: t widens small samples.
+    assert 1.96**2 * 0.002**2 / RESOLUTION**2 < seeds_for(0.002) < 1.2 * 1.96**2 * 0.002**2 / RESOLUTION**2
 
 
 def test_one_seed_gives_a_difference_without_an_interval():
@@ -66,7 +89,10 @@ def test_one_seed_gives_a_difference_without_an_interval():
         "ci95_low": None,
         "ci95_high": None,
         "n": 1,
-        "excludes_zero": None,
+        "half_width": None,
+        "sd": None,
+        "verdict": "inconclusive",
+        "seeds_for_resolution": None,
     }
 
 
@@ -75,11 +101,14 @@ def test_seeds_are_paired_by_name_not_by_order():
         paired_difference([0.9, 0.8], [0.9])
 
 
-def test_comparisons_are_keyed_by_run_and_reference_per_study():
-    params = {"seeds": [0, 1], "studies": {"q": {"pairs": [["b", "a"]]}, "none": {"runs": ["a"]}}}
+def test_comparisons_are_keyed_by_run_and_reference_per_study_over_the_seeds_both_have():
+    params = {
+        "seeds": 2,
+        "studies": {"q": {"runs": ["a", "b"], "pairs": [["b", "a"]]}, "more": {"runs": ["a"], "seeds": 3}},
+    }
     runs = {
-        run: {"seeds": {"0": {"test_accuracy": acc}, "1": {"test_accuracy": acc + 0.01}}}
-        for run, acc in (("a", 0.5), ("b", 0.75))
+        run: {"seeds": {str(s): {"test_accuracy": acc + s / 100} for s in range(n)}}
+        for run, acc, n in (("a", 0.5, 3), ("b", 0.75, 2))
     }
     found = comparisons(params, runs)
     assert list(found) == ["q"] and list(found["q"]) == ["b_vs_a"]

@@ -18,7 +18,9 @@ from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 
 from lenet_mnist.download import OFFICIAL_MD5
 from lenet_mnist.files import digest_of
-from lenet_mnist.imports import closure, code_inputs
+from lenet_mnist.imports import STAGES, closure, fingerprint_path
+from lenet_mnist.jobs import run_seeds, trainings
+from lenet_mnist.params import load_params
 from lenet_mnist.summarize import format_ci, format_diff
 
 pytestmark = pytest.mark.e2e
@@ -92,16 +94,19 @@ def dvc_index(repo):
 
 
 def dvc_stages(repo):
-    return {(stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc_index(repo)}
+    """(command, outputs) of each stage but check, whose work Snakemake does as it reads the Snakefile."""
+    return {
+        (stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc_index(repo) if stage.name != "check"
+    }
 
 
 def rerun_names(jobs):
-    """Snakemake's jobs named as DVC names their stages: rule@run, rule@fraction or rule (a rule
-    has one wildcard at most)."""
+    """Snakemake's jobs named as DVC names their stages: rule@<its wildcards' values, joined by
+    '-'> (train@small-0, prepare@none-0.005-1), or the rule."""
     names = set()
     for job in jobs:
-        [value] = [pair.split("=")[1] for pair in job["wildcards"].split(", ")] if job["wildcards"] else [None]
-        names.add(f"{job['rule']}@{value}" if value else job["rule"])
+        values = [pair.split("=")[1] for pair in job["wildcards"].split(", ")] if job["wildcards"] else []
+        names.add(f"{job['rule']}@{'-'.join(values)}" if values else job["rule"])
     return names
 
 
@@ -110,11 +115,9 @@ def test_snakemake_and_dvc_run_the_same_commands_on_the_same_files(repo_copy, pa
     use_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
-    expected = yaml.safe_load(params.read_text())
-    # One job per run trains its seeds side by side, one evaluates them.
-    assert (
-        sum(j["rule"] == "train" for j in jobs) == sum(j["rule"] == "evaluate" for j in jobs) == len(expected["runs"])
-    )
+    # A training and an evaluation job per (run, seed).
+    expected = len(trainings(load_params(params)))
+    assert sum(j["rule"] == "train" for j in jobs) == sum(j["rule"] == "evaluate" for j in jobs) == expected
 
 
 @pytest.mark.parametrize("params", [ROOT / "params.yaml", SMOKE_PARAMS], ids=["default", "smoke"])
@@ -166,7 +169,7 @@ def test_every_job_declares_what_a_cluster_scheduler_needs(repo_copy, device):
         assert job["resources"]["cpus_per_task"] == str(params["compute"]["threads"] if job["rule"] == "train" else 1)
     train = {job["wildcards"]: job["resources"] for job in jobs if job["rule"] == "train"}
     assert {resources["gpu"] for resources in train.values()} == {"1" if device == "cuda" else "0"}
-    assert int(train["run=longer"]["runtime"]) > int(train["run=larger"]["runtime"])
+    assert int(train["run=longer, seed=0"]["runtime"]) > int(train["run=larger, seed=0"]["runtime"])
 
 
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
@@ -174,7 +177,7 @@ def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
     params["runs"]["extra"] = {"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
     write_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
-    assert {"prepare@extra", "train@extra", "evaluate@extra", "plot@extra"} <= rerun_names(jobs)
+    assert {"train@extra-0", "train@extra-1", "evaluate@extra-0", "evaluate@extra-1", "plot@extra"} <= rerun_names(jobs)
     assert {(j["cmd"], j["outputs"]) for j in jobs} == dvc_stages(repo_copy)
 
 
@@ -209,12 +212,12 @@ def check_outputs(repo, params):
     summary = json.loads((repo / "results/metrics.json").read_text())
     assert set(summary["runs"]) == set(params["runs"])
     for run in params["runs"]:
-        for seed in params["seeds"]:
+        for seed in run_seeds(params, run):
             metrics = json.loads((repo / f"results/metrics/{run}/{seed}.json").read_text())
             assert summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] == metrics["test_accuracy"]
             assert metrics["n_test"] == 10_000 and sum(map(sum, metrics["confusion_matrix"])) == 10_000
-        assert summary["runs"][run]["test_accuracy"]["n"] == len(params["seeds"])
-        assert (repo / f"logs/train/{run}.log").exists()
+            assert (repo / f"logs/train/{run}/{seed}.log").exists()
+        assert summary["runs"][run]["test_accuracy"]["n"] == len(run_seeds(params, run))
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
     assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
     best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
@@ -270,7 +273,7 @@ def built_copy(built, tmp_path):
 
 def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    summary = check_outputs(built, yaml.safe_load((built / "params.yaml").read_text()))
+    summary = check_outputs(built, load_params(built / "params.yaml"))
     # The onsuccess handler recorded every stage in dvc.lock, and kept the files' times.
     locked = yaml.safe_load((built / "dvc.lock").read_text())["stages"]
     assert set(locked) == {stage.name for stage in dvc_index(built)}
@@ -329,115 +332,156 @@ def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
         "results/history/*/*.csv",
         "results/metrics/*/*.json",
         "results/metrics.json",
-        "data/runs/*/train.npz",
+        "data/prepared/*/*/*.npz",
     ):
         files = sorted(path.relative_to(built) for path in built.glob(pattern))
         assert files, pattern
         assert [f for f in files if (repo / f).read_bytes() != (built / f).read_bytes()] == []
 
 
-def run_and_descendants(run):
-    return {f"{stage}@{run}" for stage in ("prepare", "train", "evaluate", "plot")} | {"summarize", "figures"}
+def dvc_plan(repo, env):
+    """What `dvc repro` would run: the stages `dvc status` finds changed and every stage downstream of
+    them (whose deps their outputs are), but check, which always checks params.yaml first."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    changed = set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout)) - {"check"}
+    with Repo(str(repo)) as dvc:
+        graph = dvc.index.graph  # an edge from each stage to each stage whose outputs it reads
+        stages = {stage.name: stage for stage in graph}
+        downstream = {later.name for name in changed for later in nx.ancestors(graph, stages[name])}
+    return changed | downstream
 
 
-# An edit to params.yaml; the stages that read the edited key (dvc status: summarize reads the
-# names of the runs and figures their settings, for DVC the whole `runs` section), and those that rerun (dvc repro,
-# snakemake -n): the readers and their descendants. The raw files are fixed by their md5s, so a
-# new data source reruns only download.
-EDITS = [
+def edit_source(module, old, new):
+    def edit(repo, params):
+        path = repo / f"src/lenet_mnist/{module}"
+        assert old in path.read_text(), (module, old)
+        path.write_text(path.read_text().replace(old, new, 1))
+
+    return edit
+
+
+def edit_params(change):
+    def edit(repo, params):
+        change(params)
+        write_params(repo, params)
+
+    return edit
+
+
+def comment_everywhere(repo, params):
+    """Every module's docstring edited and a comment appended to it; a description of the schema edited."""
+    for path in (repo / "src/lenet_mnist").rglob("*.py"):
+        text = path.read_text()
+        path.write_text(('"""Edited. ' + text[3:] if text.startswith('"""') else text) + "# a comment\n")
+    schema = repo / "src/lenet_mnist/params.schema.yaml"
+    schema.write_text(schema.read_text().replace("description: Torch threads", "description: The torch threads"))
+
+
+EVERY_SEED = {f"{run}-{seed}" for run in ("small", "larger") for seed in (0, 1)}
+REPORT = {"summarize", "figures"}
+PLOTS = {"plot@small", "plot@larger"}
+
+# Each edit of the smoke study, made to the built study alone, and the jobs both tools then plan:
+# what the edit changes, and nothing else.
+EDIT_MATRIX = [
     (
-        "a training hyperparameter",
-        lambda p: p["runs"]["small"].update(epochs=2),
-        {"prepare@small", "summarize", "figures"},
-        run_and_descendants("small"),
+        "a seed more",
+        edit_params(lambda p: p.update(seeds=3)),
+        {"subsample@0.005-2", "subsample@0.01-2", "prepare@none-0.005-2", "prepare@shifted-0.01-2"}
+        | {f"{stage}@{run}-2" for stage in ("train", "evaluate") for run in ("small", "larger")}
+        | PLOTS
+        | REPORT,
     ),
     (
-        "an augmentation setting",
-        lambda p: p["policies"]["shifted"].update(translate=0.15),
-        {"prepare@larger"},
-        run_and_descendants("larger"),
+        "a run more",
+        edit_params(
+            lambda p: p["runs"].update(
+                extra={"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
+            )
+        ),
+        {"train@extra-0", "train@extra-1", "evaluate@extra-0", "evaluate@extra-1", "plot@extra"} | REPORT,
+    ),
+    ("a comment and a docstring in every module, a description in the schema", comment_everywhere, set()),
+    (
+        "plot.py",
+        edit_source("plot.py", "def save(fig, path, dpi=120):", "def save(fig, path, dpi=100):"),
+        PLOTS | {"preview@none", "preview@shifted", "derivations", "figures", "summarize"},
+    ),
+    ("figures.py", edit_source("figures.py", "height=3,", "height=3.2,"), {"figures"}),
+    (
+        "evaluate.batch_size",
+        edit_params(lambda p: p["evaluate"].update(batch_size=1000)),
+        {f"evaluate@{job}" for job in EVERY_SEED} | REPORT,
     ),
     (
-        "an optimizer entry",
-        lambda p: p["optimizers"]["adam"].update(lr=0.002),  # only the run that uses adam
-        {"prepare@larger"},
-        run_and_descendants("larger"),
+        "train.py's logic",
+        edit_source("train.py", "VALIDATION_BATCH = 1000", "VALIDATION_BATCH = 500"),
+        {f"{stage}@{job}" for stage in ("train", "evaluate") for job in EVERY_SEED} | PLOTS | REPORT,
     ),
-    (
-        "the list of fractions",
-        lambda p: p["subsample"]["fractions"].append(0.02),
-        {"subsample@0.02"},
-        {"subsample@0.02"},
-    ),
-    # A run's seeds train together: a new seed retrains the others beside it.
-    (
-        "the list of seeds",
-        lambda p: p["seeds"].append(2),
-        *[(run_and_descendants("small") | run_and_descendants("larger")) - {"prepare@small", "prepare@larger"}] * 2,
-    ),
-    ("a data source", lambda p: p["data"].update(timeout_s=11), {"download"}, {"download"}),
 ]
 
 
-def test_each_edit_reruns_the_same_stages_in_both(built_copy, wheel_cache):
-    """Each edit in turn: Snakemake's dry run and DVC agree on what reruns. One of them reruns it,
-    Snakemake and DVC by turns, and then both have nothing to do (DVC's runs made known to
-    Snakemake by `lenet-mnist touch`, Snakemake's to DVC by its onsuccess handler)."""
+@pytest.mark.parametrize("what, edit, planned", EDIT_MATRIX, ids=[what for what, _, _ in EDIT_MATRIX])
+def test_an_edit_plans_what_it_changes_and_nothing_else_in_both(built_copy, wheel_cache, what, edit, planned):
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    edit(built_copy, yaml.safe_load((built_copy / "params.yaml").read_text()))
+    run(["lenet-mnist", "check"], built_copy, env, check=False)  # what dvc repro runs first; it may ask for a rerun
+    assert dvc_plan(built_copy, env) == planned, what
+    assert rerun_names(snakemake_jobs(built_copy)) - {"all"} == planned, what
+
+
+def times_and_bytes(repo, pattern):
+    return {path: (path.stat().st_mtime_ns, digest_of(path)) for path in repo.glob(pattern)}
+
+
+@pytest.mark.parametrize("engine", ["dvc", "snakemake"])
+def test_a_seed_more_trains_that_seed_alone_and_touches_no_checkpoint(built_copy, wheel_cache, engine):
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    before = times_and_bytes(built_copy, "models/*/*.pt")
     params = yaml.safe_load((built_copy / "params.yaml").read_text())
-    for i, (what, edit, readers, reruns) in enumerate(EDITS):
-        edit(params)
-        write_params(built_copy, params)
-        assert rerun_names(snakemake_jobs(built_copy)) == reruns, what
-        if i % 2 == 0:
-            assert set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)) == readers, what
-            run(["snakemake", "--cores", "4"], built_copy, env)
-        else:
-            assert dvc_reruns(built_copy, env) == (readers, reruns), what
-            run(["lenet-mnist", "touch"], built_copy, env)
-        assert up_to_date(built_copy, env), what
+    params["seeds"] = 3
+    write_params(built_copy, params)
+    if engine == "dvc":
+        # DVC read the old job list: check rewrites it from params.yaml and asks for the same command again.
+        done = run(["dvc", "repro"], built_copy, env, check=False)
+        assert done.returncode != 0 and "workflow/jobs.yaml: rewritten" in done.stdout + done.stderr
+        out = run(["dvc", "repro"], built_copy, env).stdout
+        trained = set(re.findall(r"Running stage 'train@([^']+)'", out))
+        run(["lenet-mnist", "touch"], built_copy, env)
+    else:
+        out = run(["snakemake", "--cores", "4"], built_copy, env).stderr
+        trained = set(re.findall(r"train --log logs/train/(\w+)/(\d+)\.log", out))
+        trained = {f"{run}-{seed}" for run, seed in trained}
+    assert trained == {"small-2", "larger-2"}
+    after = times_and_bytes(built_copy, "models/*/*.pt")
+    assert {path: after[path] for path in before} == before and len(after) == len(before) + 2
+    assert up_to_date(built_copy, env)
+
+
+def test_each_stage_depends_on_its_fingerprint_in_both_tools(repo_copy):
+    """A stage's code input is its fingerprint, whose lines name its module's import closure and the
+    schema; both tools list it."""
+    use_params(repo_copy, SMOKE_PARAMS)
+    jobs = snakemake_jobs(repo_copy, "--forceall")
+    assert {job["rule"] for job in jobs} == {stage_name(stage.name) for stage in dvc_index(repo_copy)} - {"check"}
+    for job in jobs:
+        if job["rule"] != "download":
+            assert fingerprint_path(job["rule"]) in job["inputs"], job["rule"]
+    for stage in dvc_index(repo_copy):
+        deps = {str(dep.def_path) for dep in stage.deps}
+        if stage_name(stage.name) not in ("check", "download"):
+            assert fingerprint_path(stage_name(stage.name)) in deps, stage.name
+    for stage in STAGES:
+        listed = [line.split()[0] for line in (repo_copy / fingerprint_path(stage)).read_text().splitlines()[1:]]
+        assert listed == [*(f"src/lenet_mnist/{m}.py" for m in closure(stage)), "src/lenet_mnist/params.schema.yaml"]
+    assert "evaluate" in closure("evaluate") and "evaluate" not in closure("train")
+    assert "plot" not in closure("train") and "plot" not in closure("prepare")  # no plotting stack in training
 
 
 def stage_name(name):
     return name.split("@")[0]
-
-
-def test_each_stage_lists_its_import_closure_in_both_tools(repo_copy):
-    """A stage's code inputs are what its module imports from the package, directly or not, found in
-    the source, and the schema: the Snakefile computes them, dvc.yaml lists them, and both must
-    equal the AST's."""
-    use_params(repo_copy, SMOKE_PARAMS)
-    jobs = snakemake_jobs(repo_copy, "--forceall")
-    assert {job["rule"] for job in jobs} == {stage_name(stage.name) for stage in dvc_index(repo_copy)}
-    for job in jobs:
-        assert sorted(i for i in job["inputs"] if i.startswith("src/")) == sorted(code_inputs(job["rule"])), job["rule"]
-    for stage in dvc_index(repo_copy):
-        code = sorted(str(dep.def_path) for dep in stage.deps if str(dep.def_path).startswith("src/"))
-        assert code == sorted(code_inputs(stage_name(stage.name))), stage.name
-    assert "src/lenet_mnist/evaluate.py" in closure("evaluate") and "src/lenet_mnist/evaluate.py" not in closure(
-        "train"
-    )
-    assert "src/lenet_mnist/plot.py" not in closure("train")  # training does not load the plotting stack
-
-
-@pytest.mark.parametrize("source", ["evaluate.py", "data.py", "model.py", "plot.py", "files.py", "params.schema.yaml"])
-def test_a_code_edit_reruns_the_stages_whose_code_holds_it(built_copy, wheel_cache, source):
-    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    source = built_copy / f"src/lenet_mnist/{source}"
-    source.write_text(source.read_text() + "# an edit\n")
-    holders = {
-        stage.name
-        for stage in dvc_index(built_copy)
-        if str(source.relative_to(built_copy)) in code_inputs(stage_name(stage.name))
-    }
-    assert holders
-    assert set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)) == holders
-    # Snakemake reruns the same stages, for the edit, and their descendants, for their inputs' times.
-    jobs = snakemake_jobs(built_copy)
-    assert rerun_names([job for job in jobs if str(source.relative_to(built_copy)) in job["inputs"]]) == holders
-    assert all(
-        job["reason"].startswith("Input files updated by another job") for job in jobs if rerun_names([job]) - holders
-    )
 
 
 def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_cache):
@@ -495,8 +539,8 @@ def test_a_clone_pulls_everything_from_a_remote_and_both_tools_agree(built_copy,
     for path in (
         "data/MNIST/raw",
         "data/split/train.npy",
-        "data/subsets/0.01.npy",
-        "data/runs/larger/train.npz",
+        "data/subsets/0.01/1.npy",
+        "data/prepared/shifted/0.01/1.npz",
         "models/larger/1.pt",
     ):
         assert (clone / path).exists(), path
@@ -512,7 +556,7 @@ def test_touch_refuses_outputs_that_differ_from_dvc_lock(built_copy, wheel_cache
     done = run(["lenet-mnist", "touch"], built_copy, {"LENET_MNIST_CACHE": str(wheel_cache)}, check=False)
     assert done.returncode == 1
     assert done.stderr.strip().endswith(
-        "touch: error: dvc status: split, train@larger, train@small differ "
+        "touch: error: dvc status: split, train@larger-0, train@larger-1, train@small-0, train@small-1 differ "
         "from dvc.lock; run `dvc checkout`, `dvc pull` or `dvc repro` first"
     )
     assert "\n" not in done.stderr.strip()
@@ -615,7 +659,7 @@ def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, 
     snakemake = start(["snakemake", "--cores", "2"], repo, env)
     try:
         wait_for(
-            lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*.log")),
+            lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*/*.log")),
             "a training job's first epoch",
         )
     finally:

@@ -80,12 +80,12 @@ def transform(images, policy, generator):
     return warped.squeeze(1).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def materialise(images, policy):
+def materialise(images, policy, generator):
     """(V, N, 28, 28) uint8 views of uint8 images: V = policy["views"], view 0 the originals if
-    policy["originals"], every view drawn from policy["seed"] so that reruns give the same bytes."""
+    policy["originals"], every view drawn from `generator` (a seed's "views" stream), so that reruns
+    give the same bytes."""
     if is_identity(policy):
         return np.broadcast_to(images, (policy["views"], *images.shape)).copy()
-    generator = torch.Generator().manual_seed(policy["seed"])
     source = torch.from_numpy(np.require(images, requirements=["C", "W"]))
     views = [images] if policy["originals"] else []
     while len(views) < policy["views"]:

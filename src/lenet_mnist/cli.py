@@ -24,33 +24,70 @@ def run_split(params, args):
     split(params, args.raw, args.train, args.val)
 
 
+def fraction_of(params, spelled):
+    listed = {str(f): f for f in params["subsample"]["fractions"]}
+    if spelled not in listed:
+        raise LenetError(f"--fraction {spelled}: not in subsample.fractions (allowed: {', '.join(listed)})")
+    return listed[spelled]
+
+
+def checked_run(params, run):
+    if run not in params["runs"]:
+        raise LenetError(f"--run {run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
+    return run
+
+
+def checked_seed(params, run, seed):
+    """A seed that params.yaml trains the run with."""
+    from lenet_mnist.jobs import run_seeds
+
+    seeds = run_seeds(params, run)
+    if seed not in seeds:
+        raise LenetError(f"--seed {seed}: run {run} is trained with seeds 0 to {seeds[-1]} (seeds, studies.*.seeds)")
+    return seed
+
+
+def run_check(params, args):
+    from lenet_mnist.check import check
+
+    check(params)
+
+
 def run_subsample(params, args):
     from lenet_mnist.subsample import subsample
 
-    listed = {str(f): f for f in params["subsample"]["fractions"]}
-    if args.fraction not in listed:
-        raise LenetError(f"--fraction {args.fraction}: not in subsample.fractions (allowed: {', '.join(listed)})")
-    subsample(params, listed[args.fraction], args.raw, args.train, args.out)
+    subsample(fraction_of(params, args.fraction), args.seed, args.raw, args.train, args.out)
 
 
 def run_prepare(params, args):
     from lenet_mnist.prepare import prepare
 
-    if args.run not in params["runs"]:
-        raise LenetError(f"--run {args.run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
-    prepare(params, args.run, args.raw, args.train_split, args.subset, args.trainset, args.recipe, args.preview)
+    if args.policy not in params["policies"]:
+        raise LenetError(
+            f"--policy {args.policy}: not a policy of params.yaml (allowed: {', '.join(params['policies'])})"
+        )
+    fraction_of(params, args.fraction)
+    prepare(params, args.policy, args.fraction, args.seed, args.raw, args.train_split, args.subset, args.out)
+
+
+def run_preview(params, args):
+    from lenet_mnist.preview import preview
+
+    preview(args.raw, args.trainset, args.out)
 
 
 def run_train(params, args):
     from lenet_mnist.train import train
 
-    train(params, args.recipe, args.trainset, args.raw, args.val_split, args.checkpoints, args.histories, args.threads)
+    seed = checked_seed(params, checked_run(params, args.run), args.seed)
+    train(params, args.run, seed, args.trainset, args.raw, args.val_split, args.checkpoint, args.history, args.threads)
 
 
 def run_evaluate(params, args):
     from lenet_mnist.evaluate import evaluate
 
-    evaluate(params, args.checkpoints, args.raw, args.out)
+    seed = checked_seed(params, checked_run(params, args.run), args.seed)
+    evaluate(params, args.run, seed, args.checkpoint, args.raw, args.out)
 
 
 def run_summarize(params, args):
@@ -60,10 +97,12 @@ def run_summarize(params, args):
 
 
 def run_plot(params, args):
+    from lenet_mnist.jobs import run_seeds
     from lenet_mnist.plot import plot_learning_curves
 
-    paths = {seed: args.history_dir / f"{seed}.csv" for seed in params["seeds"]}
-    plot_learning_curves(paths, args.out, title=args.history_dir.name)
+    run = checked_run(params, args.run)
+    paths = {seed: args.history_dir / f"{seed}.csv" for seed in run_seeds(params, run)}
+    plot_learning_curves(paths, args.out, title=run)
 
 
 def run_figures(params, args):
@@ -83,7 +122,6 @@ def run_bench(params, args):
 
     bench(
         params["models"],
-        len(params["seeds"]),
         args.raw,
         args.out,
         args.threads,
@@ -159,34 +197,48 @@ def build_parser():
     path(sub, "--train", "output: training indices (.npy)")
     path(sub, "--val", "output: validation indices (.npy)")
 
-    sub = stage("subsample", run_subsample, "a nested, class-stratified subset of the training split")
+    stage("check", run_check, "validate params.yaml; write workflow/jobs.yaml and the code fingerprints")
+
+    def seed(sub):
+        sub.add_argument("--seed", type=int, required=True, help="the seed whose streams it draws from")
+
+    sub = stage("subsample", run_subsample, "a seed's class-stratified subset of the training split")
     sub.add_argument("--fraction", required=True, help="one of subsample.fractions, spelled as listed")
+    seed(sub)
     path(sub, "--raw", "raw directory")
     path(sub, "--train", "training indices (.npy)")
     path(sub, "--out", "output: the subset's indices (.npy)")
 
-    sub = stage("prepare", run_prepare, "a run's training set (its subset under its policy) and its recipe")
-    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    sub = stage("prepare", run_prepare, "the training set of a (policy, fraction, seed): the subset's views")
+    sub.add_argument("--policy", required=True, help="a key of policies in params.yaml")
+    sub.add_argument("--fraction", required=True, help="one of subsample.fractions, spelled as listed")
+    seed(sub)
     path(sub, "--raw", "raw directory")
     path(sub, "--train-split", "training indices (.npy)")
-    path(sub, "--subset", "the run's subset (.npy)")
-    path(sub, "--trainset", "output: the training set (.npz)")
-    path(sub, "--recipe", "output: the run with its model and optimizer resolved (.json)")
-    path(sub, "--preview", "output: the first images beside their views (.png)")
+    path(sub, "--subset", "the seed's subset (.npy)")
+    path(sub, "--out", "output: the training set (.npz)")
 
-    sub = stage("train", run_train, "train one prepared run with each of its seeds, side by side")
-    path(sub, "--recipe", "the run's recipe (.json, from prepare)")
-    path(sub, "--trainset", "the run's training set (.npz, from prepare)")
+    sub = stage("preview", run_preview, "a policy's views beside the images they come from")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--trainset", "a prepared training set (.npz)")
+    path(sub, "--out", "output: figure (.png)")
+
+    sub = stage("train", run_train, "train one run with one seed")
+    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    seed(sub)
+    path(sub, "--trainset", "the prepared training set of the run's policy, fraction and seed (.npz)")
     path(sub, "--raw", "raw directory")
     path(sub, "--val-split", "validation indices (.npy)")
-    path(sub, "--checkpoints", "output: a directory of final checkpoints, <seed>.pt for each of seeds")
-    path(sub, "--histories", "output: a directory of per-epoch losses and accuracies, <seed>.csv")
+    path(sub, "--checkpoint", "output: the final checkpoint (.pt)")
+    path(sub, "--history", "output: per-epoch losses and accuracies (.csv)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
 
-    sub = stage("evaluate", run_evaluate, "test metrics of a run's checkpoints on the official 10k test set")
-    path(sub, "--checkpoints", "the run's checkpoints (<seed>.pt for each of seeds)")
+    sub = stage("evaluate", run_evaluate, "test metrics of one checkpoint on the official 10k test set")
+    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    seed(sub)
+    path(sub, "--checkpoint", "the run's checkpoint for the seed (.pt)")
     path(sub, "--raw", "raw directory")
-    path(sub, "--out", "output: a directory of metrics, <seed>.json")
+    path(sub, "--out", "output: metrics (.json)")
 
     sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
@@ -195,6 +247,7 @@ def build_parser():
     path(sub, "--out", "output: summary (.json)")
 
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
+    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
     path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
 
@@ -208,7 +261,7 @@ def build_parser():
     path(sub, "--raw", "raw directory (the Sobel figure's test digits)")
     path(sub, "--out-dir", "output: checks.json and a figure per problem set")
 
-    sub = stage("bench", run_bench, "training samples per second: our train stage against the notebook's loop")
+    sub = stage("bench", run_bench, "training samples per second: a train job against the notebook's loop")
     path(sub, "--raw", "raw directory")
     path(sub, "--out", "output: the measured numbers and the machine (.json)")
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")

@@ -1,5 +1,5 @@
-"""The raw MNIST files as arrays and tensors, and the files the data stages write: index files,
-a run's training set and its recipe."""
+"""The raw MNIST files as arrays and tensors, and the files the data stages write: index files
+and prepared training sets."""
 
 import json
 from pathlib import Path
@@ -85,25 +85,27 @@ def load_indices(path):
     return indices
 
 
-def save_trainset(path, views, labels):
+def save_trainset(path, views, labels, indices, key):
+    """`key`: the (policy, fraction, seed) the set was prepared for, which train checks."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, views=views, labels=labels)
+        np.savez(f, views=views, labels=labels, indices=indices, key=np.array(json.dumps(key, sort_keys=True)))
 
 
-def load_trainset(path):
-    """(views V x N x 28 x 28 uint8, labels N uint8) written by save_trainset."""
+def read_trainset(path):
+    """(views V x N x 28 x 28 uint8, labels N uint8, indices N into the 60k, key) of a prepared set."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            views, labels = data["views"], data["labels"]
+            views, labels, indices, key = data["views"], data["labels"], data["indices"], json.loads(str(data["key"]))
     except (OSError, ValueError, KeyError) as e:
         raise LenetError(f"{path}: not a training set written by lenet-mnist prepare ({e})") from None
-    if views.dtype != np.uint8 or views.ndim != 4 or views.shape[1] != len(labels):
+    if views.dtype != np.uint8 or views.ndim != 4 or not views.shape[1] == len(labels) == len(indices):
         raise LenetError(f"{path}: views of shape {views.shape} do not match {len(labels)} labels")
+    return views, labels, indices, key
+
+
+def load_trainset(path, key):
+    """(views, labels) of the set prepared for `key`, or an error naming what it was prepared for."""
+    views, labels, _, found = read_trainset(path)
+    if found != key:
+        raise LenetError(f"{path}: prepared for {found}, not for {key}")
     return views, labels
-
-
-def load_recipe(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise LenetError(f"{path}: not a run recipe written by lenet-mnist prepare ({e})") from None

@@ -1,5 +1,5 @@
-"""Stage `evaluate`: test loss and accuracy, per-class accuracy and the confusion matrix of each seed
-of a run."""
+"""Stage `evaluate`: test loss and accuracy, per-class accuracy and the confusion matrix of one
+(run, seed) checkpoint."""
 
 import logging
 
@@ -7,7 +7,8 @@ import torch
 
 from lenet_mnist.checkpoint import load_checkpoint
 from lenet_mnist.data import N_CLASSES, read_part, to_tensors
-from lenet_mnist.files import atomic_dir, write_json
+from lenet_mnist.errors import LenetError
+from lenet_mnist.files import write_json
 from lenet_mnist.model import predict, score
 
 log = logging.getLogger(__name__)
@@ -32,21 +33,23 @@ def metrics_of(logits, labels):
     }
 
 
-def evaluate(params, checkpoint_dir, raw_dir, metrics_dir):
-    """The metrics of each seed's checkpoint of a run, written as a set: every checkpoint is read
-    before any file is written, and the files appear together or not at all."""
-    checkpoints = {seed: load_checkpoint(checkpoint_dir / f"{seed}.pt") for seed in params["seeds"]}
+def evaluate(params, run, seed, checkpoint_path, raw_dir, metrics_path):
+    """The test metrics of one (run, seed) checkpoint, once it is known to be that run's and seed's."""
+    model, ckpt = load_checkpoint(checkpoint_path)
+    found = (ckpt["params"].get("run"), ckpt["params"].get("seed"))
+    if found != (run, seed) or ckpt["architecture"] != params["models"][params["runs"][run]["model"]]:
+        raise LenetError(
+            f"{checkpoint_path}: the checkpoint of run {found[0]}, seed {found[1]}, architecture "
+            f"{ckpt['architecture']}, not of run {run}, seed {seed} as params.yaml defines it"
+        )
     images, labels = to_tensors(*read_part(raw_dir, "test"))
-    with atomic_dir(metrics_dir) as written:
-        for seed, (model, ckpt) in checkpoints.items():
-            metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
-            metrics["epochs"] = ckpt["epoch"]
-            write_json(written / f"{seed}.json", metrics)
-            log.info(
-                "%s/%s.pt: test accuracy %.4f, loss %.4f on %d images",
-                checkpoint_dir,
-                seed,
-                metrics["test_accuracy"],
-                metrics["test_loss"],
-                metrics["n_test"],
-            )
+    metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
+    metrics["epochs"] = ckpt["epoch"]
+    write_json(metrics_path, metrics)
+    log.info(
+        "%s: test accuracy %.4f, loss %.4f on %d images",
+        checkpoint_path,
+        metrics["test_accuracy"],
+        metrics["test_loss"],
+        metrics["n_test"],
+    )

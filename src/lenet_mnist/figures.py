@@ -18,6 +18,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
+from lenet_mnist.jobs import run_seeds  # noqa: E402
 from lenet_mnist.plot import long_history, save  # noqa: E402
 from lenet_mnist.sizes import run_size  # noqa: E402
 from lenet_mnist.summarize import format_ci, format_diff, mean_ci  # noqa: E402
@@ -39,10 +40,10 @@ def format_epochs_cell(speed):
 
 
 def sign(stat):
-    """Where a paired interval lies: above zero, below zero, or across it."""
-    if stat["excludes_zero"] is None:
-        return "one seed"
-    return "across zero" if not stat["excludes_zero"] else "above zero" if stat["mean"] > 0 else "below zero"
+    """What a paired interval allows one to say (summarize.verdict), in words."""
+    if stat["verdict"] == "no effect":
+        return f"no effect larger than {stat['half_width']:.4f}"
+    return {"higher": "higher", "lower": "lower"}.get(stat["verdict"], "inconclusive")
 
 
 def save_csv(frame, path):
@@ -56,7 +57,7 @@ def learning_curves(params, runs, history_dir, out_dir, study):
         [
             pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
             for run in runs
-            for seed in params["seeds"]
+            for seed in run_seeds(params, run)
         ],
         ignore_index=True,
     )
@@ -78,7 +79,7 @@ def learning_curves(params, runs, history_dir, out_dir, study):
     grid.set_titles(template="{row_name} {col_name}")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    grid.figure.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
+    grid.figure.suptitle(f"{study}: mean over each run's seeds, 95% CI", y=1.02)
     save(grid.figure, out_dir / f"{study}.png")
     means = history.drop(columns="seed").groupby(["run", "epoch"], sort=False).mean().reset_index()
     return means.assign(study=study)
@@ -114,6 +115,7 @@ def size_table(params, summary, spec):
                 "test_accuracy": stat["mean"],
                 "ci95_low": stat["ci95_low"],
                 "ci95_high": stat["ci95_high"],
+                "n": stat["n"],
             }
         )
     return pd.DataFrame(rows).sort_values(["curve", "n_train"], kind="stable")
@@ -133,7 +135,7 @@ def data_size(params, summary, spec, out_dir, study):
             ax.errorbar(group["n_train"], mean, yerr=bars, marker="o", capsize=3, color=colors[curve], label=curve)
         ax.set(xlabel="training images", ylabel="test accuracy", title=model)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{study}: mean over {len(params['seeds'])} seeds, 95% CI", y=1.02)
+    fig.suptitle(f"{study}: mean over each run's seeds, 95% CI", y=1.02)
     save(fig, out_dir / f"{study}.png")
     return table.assign(study=study)
 
@@ -144,7 +146,7 @@ def confusion(params, summary, metrics_dir, out_dir):
     best = summary["best"]["run"]
     matrices = {
         seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
-        for seed in params["seeds"]
+        for seed in run_seeds(params, best)
     }
     actual, predicted = np.indices((10, 10)).reshape(2, -1)
     save_csv(
@@ -165,7 +167,7 @@ def confusion(params, summary, metrics_dir, out_dir):
     total = sum(matrices.values())
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     sns.heatmap(total, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
-    ax.set(xlabel="predicted", ylabel="actual", title=f"{best}: test set, summed over {len(params['seeds'])} seeds")
+    ax.set(xlabel="predicted", ylabel="actual", title=f"{best}: test set, summed over {len(matrices)} seeds")
     save(fig, out_dir / "confusion.png")
     off = total.copy()
     off[range(10), range(10)] = 0
@@ -190,7 +192,7 @@ def describe_sizes(table):
 
     def stat(row):
         low, high = (None, None) if pd.isna(row.ci95_low) else (row.ci95_low, row.ci95_high)
-        return {"mean": row.test_accuracy, "ci95_low": low, "ci95_high": high}
+        return {"mean": row.test_accuracy, "ci95_low": low, "ci95_high": high, "n": row.n}
 
     lines = [
         f"{curve}: " + ", ".join(f"{row.n_train:,} images {format_ci(stat(row))}" for row in group.itertuples())
@@ -225,12 +227,13 @@ def describe_pairs(group):
     """Pairs that share what they are compared with: the one difference, or where their intervals lie."""
     if len(group) == 1:
         [c] = group
-        return f"{c['run']} differs by {format_diff(c)} ({sign(c)})"
-    sides = {side: [c for c in group if sign(c) == side] for side in ("above zero", "below zero", "across zero")}
-    named = {"above zero", "below zero"}  # the runs whose difference the interval shows, by name
-    return f"the paired 95% intervals of {len(group)} runs lie " + ", ".join(
-        f"{len(cs)} {side}"
-        + (" (" + ", ".join(f"{c['run']} {c['mean']:+.4f}" for c in cs) + ")" if side in named else "")
+        return f"{c['run']} differs by {format_diff(c)}: {sign(c)}"
+    sides = {
+        side: [c for c in group if c["verdict"] == side] for side in ("higher", "lower", "no effect", "inconclusive")
+    }
+    words = {"no effect": "no effect larger than its interval's half-width"}
+    return f"by their paired 95% intervals, of {len(group)} runs " + ", ".join(
+        f"{len(cs)} {words.get(side, side)} (" + ", ".join(f"{c['run']} {format_diff(c)}" for c in cs) + ")"
         for side, cs in sides.items()
         if cs
     )
@@ -319,7 +322,7 @@ def notebook_comparison(params, summary, history_dir):
                     ours = mean_ci(
                         [
                             float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
-                            for seed in params["seeds"]
+                            for seed in run_seeds(params, run)
                         ]
                     )
                 rows.append(
@@ -364,10 +367,10 @@ def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
             f"{format_epochs(stats['epochs_to_val_95'])}, 98% {format_epochs(stats['epochs_to_val_98'])}."
         )
     best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
-    n = len(params["seeds"]) * 10_000
+    seeds = len(run_seeds(params, best))
     captions["confusion"] = (
         f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
-        f"{len(params['seeds'])} seeds: {errors} errors in {n:,} predictions; the most frequent "
+        f"{seeds} seeds: {errors} errors in {seeds * 10_000:,} predictions; the most frequent "
         f"is a {actual} taken for a {predicted} ({count} times)."
     )
     write_json(

@@ -1,7 +1,9 @@
-"""Stage `subsample`: a fixed, nested, class-stratified subset of the training split.
+"""Stage `subsample`: a seed's fixed, class-stratified subset of the training split.
 
 The notebook drew its "20%" anew, with replacement, every epoch (so 15 epochs saw about 95% of the
-distinct images); here a subset is a fixed list of indices, and training sees exactly those.
+distinct images); here a subset is a fixed list of indices, and training sees exactly those. Each
+seed draws its own subsets from its "subset" stream, nested across fractions (a seed's 20% lies
+inside its 50%), so that the spread over seeds includes the spread over data draws.
 """
 
 import logging
@@ -11,18 +13,18 @@ import numpy as np
 from lenet_mnist.data import load_indices, read_labels, save_indices
 from lenet_mnist.errors import LenetError
 from lenet_mnist.sizes import subset_size
+from lenet_mnist.streams import numpy_stream
 
 log = logging.getLogger(__name__)
 
 
-def stratified_order(labels, seed):
+def stratified_order(labels, rng):
     """An order of positions whose every prefix is stratified by class.
 
     Each class is shuffled, and its r-th image gets the key (r + 1/2) / n_class; sorting by key
     interleaves the classes in proportion (Sainte-Lague's divisor method). Every subset is a
     prefix of the same order, so smaller subsets lie inside larger ones by construction.
     """
-    rng = np.random.default_rng(seed)
     keys = np.empty(len(labels))
     for c in np.unique(labels):
         positions = np.flatnonzero(labels == c)
@@ -43,14 +45,14 @@ def check_stratified(chosen_labels, all_labels):
 def subsample_indices(train_indices, labels, fraction, seed):
     """Sorted indices (into the 60k) of the `fraction` subset of `train_indices`."""
     train_labels = labels[train_indices]
-    order = stratified_order(train_labels, seed)
+    order = stratified_order(train_labels, numpy_stream(seed, "subset"))
     chosen = order[: subset_size(fraction, len(train_indices))]
     check_stratified(train_labels[chosen], train_labels)
     return np.sort(train_indices[chosen])
 
 
-def subsample(params, fraction, raw_dir, train_path, out_path):
+def subsample(fraction, seed, raw_dir, train_path, out_path):
     train = load_indices(train_path)
-    subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, params["subsample"]["seed"])
+    subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, seed)
     save_indices(out_path, subset)
-    log.info("subset %s: %d of %d training images -> %s", fraction, len(subset), len(train), out_path)
+    log.info("subset %s, seed %d: %d of %d training images -> %s", fraction, seed, len(subset), len(train), out_path)

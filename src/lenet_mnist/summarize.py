@@ -12,10 +12,14 @@ from scipy import stats
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
+from lenet_mnist.jobs import run_seeds
 
 log = logging.getLogger(__name__)
 
 METRICS = ["test_accuracy", "test_loss"]
+# The smallest difference of test accuracy a stated comparison resolves: an interval that includes
+# zero says "no effect larger than its half-width" only if that is at most this.
+RESOLUTION = 0.001
 THRESHOLDS = {"epochs_to_val_95": 0.95, "epochs_to_val_98": 0.98}  # Q2: how fast each variant gets there
 
 
@@ -30,29 +34,59 @@ def mean_ci(values, confidence=0.95):
     return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
 
 
+def seeds_for(sd, half_width=RESOLUTION, confidence=0.95):
+    """The fewest seeds whose paired Student-t interval is at most +-half_width wide, at this sd."""
+    if sd == 0:
+        return 2
+    n = 2
+    while float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n) > half_width:
+        n += 1
+    return n
+
+
+def verdict(stat):
+    """What the interval allows one to say: higher or lower (it excludes zero), no effect larger than
+    its half-width (at most RESOLUTION), or inconclusive."""
+    if stat["ci95_low"] is None:
+        return "inconclusive"
+    if stat["ci95_low"] > 0:
+        return "higher"
+    if stat["ci95_high"] < 0:
+        return "lower"
+    return "no effect" if stat["half_width"] <= RESOLUTION else "inconclusive"
+
+
 def paired_difference(values, references):
-    """Run minus reference, seed by seed (the same seed gives both the same initial weights and data
-    order): the mean difference, its 95% Student-t interval, and whether that excludes zero."""
-    stat = mean_ci([v - r for v, r in zip(values, references, strict=True)])
-    excludes = None if stat["ci95_low"] is None else stat["ci95_low"] > 0 or stat["ci95_high"] < 0
-    return {**stat, "excludes_zero": excludes}
+    """Run minus reference, seed by seed (the same seed gives both the same subset, views where
+    their policies agree, initial weights where their models agree, and batch order): the mean
+    difference, its 95% Student-t interval, what that allows one to say, and the seeds an
+    interval of +-RESOLUTION would need at the measured spread."""
+    differences = [v - r for v, r in zip(values, references, strict=True)]
+    stat = mean_ci(differences)
+    if stat["ci95_low"] is None:
+        return {**stat, "half_width": None, "sd": None, "verdict": "inconclusive", "seeds_for_resolution": None}
+    stat["half_width"] = (stat["ci95_high"] - stat["ci95_low"]) / 2
+    stat["sd"] = statistics.stdev(differences)
+    return {**stat, "verdict": verdict(stat), "seeds_for_resolution": seeds_for(stat["sd"])}
 
 
 def comparisons(params, runs):
-    """Each study's pairs, keyed '<run>_vs_<reference>' (dvc metrics flattens mappings, not lists)."""
+    """Each study's pairs, keyed '<run>_vs_<reference>' (dvc metrics flattens mappings, not lists),
+    over the seeds both runs have."""
 
-    def accuracies(run):
-        return [runs[run]["seeds"][str(seed)]["test_accuracy"] for seed in params["seeds"]]
+    def accuracies(run, seeds):
+        return [runs[run]["seeds"][str(seed)]["test_accuracy"] for seed in seeds]
+
+    def compare(run, reference):
+        seeds = sorted(set(run_seeds(params, run)) & set(run_seeds(params, reference)))
+        return {
+            "run": run,
+            "reference": reference,
+            **paired_difference(accuracies(run, seeds), accuracies(reference, seeds)),
+        }
 
     return {
-        study: {
-            f"{run}_vs_{reference}": {
-                "run": run,
-                "reference": reference,
-                **paired_difference(accuracies(run), accuracies(reference)),
-            }
-            for run, reference in spec["pairs"]
-        }
+        study: {f"{run}_vs_{reference}": compare(run, reference) for run, reference in spec["pairs"]}
         for study, spec in params["studies"].items()
         if spec.get("pairs")
     }
@@ -89,7 +123,9 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     `derivations_path` the checks of Problem Sets 1-3."""
     runs = {}
     for run in params["runs"]:
-        per_seed = {seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in params["seeds"]}
+        per_seed = {
+            seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in run_seeds(params, run)
+        }
         for seed, metrics in per_seed.items():
             for key, threshold in THRESHOLDS.items():
                 metrics[key] = epochs_to(history_dir / run / f"{seed}.csv", threshold)
@@ -114,18 +150,19 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
             "derivations": derivations,
         },
     )
-    log.info("%d runs x %d seeds, %d studies -> %s", len(runs), len(params["seeds"]), len(studies), summary_path)
+    seeds = sum(len(run["seeds"]) for run in runs.values())
+    log.info("%d runs, %d (run, seed) results, %d studies -> %s", len(runs), seeds, len(studies), summary_path)
 
 
 def format_ci(stat):
-    """'0.9912 [0.9890, 0.9934]': a mean and its 95% CI over seeds."""
+    """'0.9912 [0.9890, 0.9934] (n=10)': a mean, its 95% CI over seeds and how many."""
     if stat["ci95_low"] is None:
         return f"{stat['mean']:.4f} (1 seed)"
-    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}]"
+    return f"{stat['mean']:.4f} [{stat['ci95_low']:.4f}, {stat['ci95_high']:.4f}] (n={stat['n']})"
 
 
 def format_diff(stat):
-    """'+0.0123 [+0.0100, +0.0146]': a mean paired difference and its 95% CI."""
+    """'+0.0123 [+0.0100, +0.0146] (n=10)': a mean paired difference, its 95% CI and how many seeds."""
     if stat["ci95_low"] is None:
         return f"{stat['mean']:+.4f} (1 seed)"
-    return f"{stat['mean']:+.4f} [{stat['ci95_low']:+.4f}, {stat['ci95_high']:+.4f}]"
+    return f"{stat['mean']:+.4f} [{stat['ci95_low']:+.4f}, {stat['ci95_high']:+.4f}] (n={stat['n']})"

@@ -1,5 +1,5 @@
-"""Stage `train`: one run of params.yaml with each of its seeds; per seed a per-epoch history and a
-final checkpoint."""
+"""Stage `train`: one run of params.yaml with one seed, a plain loop over one nn.Module; a per-epoch
+history and a final checkpoint."""
 
 import csv
 import logging
@@ -13,15 +13,18 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
-from lenet_mnist.data import N_CLASSES, load_indices, load_recipe, load_trainset, read_part, to_tensors, to_unit
+from lenet_mnist.data import load_indices, load_trainset, read_part, to_tensors, to_unit
 from lenet_mnist.errors import LenetError
-from lenet_mnist.files import atomic_dir, atomic_path, digest_of
+from lenet_mnist.files import atomic_path, digest_of
 from lenet_mnist.model import build_model, predict, score
-from lenet_mnist.stacked import stack, unstack
+from lenet_mnist.streams import stream_seed, torch_stream
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+# Images per validation pass after each epoch: a constant, so that training reads nothing of the
+# evaluate section (whose batch size then reruns evaluation alone).
+VALIDATION_BATCH = 1000
 
 
 def resolve_device(name):
@@ -41,52 +44,43 @@ def make_optimizer(spec, parameters, epochs):
     return optimizer, torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def train_epoch(model, optimizer, images, labels, batch_size, generators, progress):
-    """One pass of each of n models over its own fresh shuffle (generator m draws model m's order).
-    `images` are uint8 (N x 28 x 28); each batch is gathered as bytes, a quarter of the memory
-    traffic of floats, and then made float (the same numbers as gathering floats). `model` maps
-    (batch, n, 28, 28) to n x batch logits: n models stacked as one (stacked.py), or one model when
-    n is 1. Returns per model the sample-weighted mean loss and accuracy, and the first step (from
-    1) whose loss was not finite, or 0."""
+def train_epoch(model, optimizer, images, labels, batch_size, generator, progress):
+    """One pass over a fresh shuffle drawn from `generator` (the seed's "order" stream). `images`
+    are uint8 (N x 28 x 28); each batch is gathered as bytes, a quarter of the memory traffic of
+    floats, and then made float (the same numbers as gathering floats). Returns the
+    sample-weighted mean loss and accuracy, and the first step (from 1) whose loss was not finite,
+    or 0."""
     model.train()
-    n, device = len(generators), images.device
-    orders = torch.stack([torch.randperm(len(labels), generator=g) for g in generators]).to(device)
-    loss_sum = torch.zeros(n, device=device)
-    correct = torch.zeros(n, dtype=torch.long, device=device)
-    # Kept on the device, like the sums: a .item() per batch would synchronise with a GPU.
-    first_bad = torch.zeros(n, dtype=torch.long, device=device)
+    device = images.device
+    order = torch.randperm(len(labels), generator=generator).to(device)
+    # Kept on the device: a .item() per batch would synchronise with a GPU.
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    first_bad = torch.zeros((), dtype=torch.long, device=device)
     for step, start in enumerate(range(0, len(labels), batch_size), start=1):
-        batch = orders[:, start : start + batch_size]  # n x b
-        # b x n x 28 x 28, model m's images in channel m, channels-last as the convolutions compute;
-        # index_select copies whole rows, where indexing with a matrix copies byte by byte.
-        rows = images.index_select(0, batch.t().flatten()).view(-1, n, *images.shape[1:])
-        x, y = to_unit(rows, torch.channels_last), labels[batch]
-        logits = model(x).view(n, -1, N_CLASSES)
-        losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y).mean(dim=1)
+        batch = order[start : start + batch_size]
+        # index_select copies whole rows; channels-last is the layout the convolutions compute in.
+        x = to_unit(images.index_select(0, batch).unsqueeze(1), torch.channels_last)
+        y = labels[batch]
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
-        # Model m's parameters reach only its own loss: the sum's gradient is each one's own.
-        losses.sum().backward()
+        loss.backward()
         optimizer.step()
-        loss_sum += losses.detach() * y.shape[1]
-        correct += (logits.argmax(dim=2) == y).sum(dim=1)
-        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(losses.detach()), step, first_bad)
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(dim=1) == y).sum()
+        first_bad = torch.where((first_bad == 0) & ~torch.isfinite(loss.detach()), step, first_bad)
         progress.update(1)
-    return (loss_sum / len(labels)).tolist(), (correct / len(labels)).tolist(), first_bad.tolist()
+    return (loss_sum / len(labels)).item(), (correct / len(labels)).item(), int(first_bad)
 
 
-def validate(model, images, labels, n, batch_size):
-    """(loss, accuracy) of each of the n stacked models on the same images."""
-    logits = predict(model, images.expand(-1, n, -1, -1), batch_size)  # n x images x classes
-    return [score(logits[m], labels)[:2] for m in range(n)]
+def resume_path(checkpoint_path):
+    """Where a training job keeps its state after each epoch: beside its checkpoint, which Snakemake
+    removes before it runs the job."""
+    return checkpoint_path.with_name(checkpoint_path.name + ".resume")
 
 
-def resume_path(checkpoint_dir):
-    """Where a training job keeps its state after each epoch: beside its checkpoints' directory,
-    which Snakemake and DVC clear before they run the job."""
-    return checkpoint_dir.with_name(checkpoint_dir.name + ".resume")
-
-
-def save_state(path, identity, epoch, model, optimizer, schedule, generators, histories):
+def save_state(path, identity, epoch, model, optimizer, schedule, generator, history):
     save_tensors(
         path,
         {
@@ -95,8 +89,8 @@ def save_state(path, identity, epoch, model, optimizer, schedule, generators, hi
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
-            "generators": [g.get_state() for g in generators],
-            "histories": histories,
+            "generator": generator.get_state(),
+            "history": history,
         },
     )
 
@@ -131,59 +125,52 @@ def set_up_process(threads):
     torch.use_deterministic_algorithms(True)
 
 
-def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoint_dir, history_dir, threads):
-    run, seeds = load_recipe(recipe_path), params["seeds"]
-    run_name, architecture = run["name"], run["architecture"]
+def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkpoint_path, history_path, threads):
+    run = params["runs"][run_name]
+    architecture = params["models"][run["model"]]
     set_up_process(threads)
     device = resolve_device(params["compute"]["device"])
 
-    views, labels = load_trainset(trainset_path)
+    key = {"policy": run["policy"], "fraction": str(run["fraction"]), "seed": seed}
+    views, labels = load_trainset(trainset_path, key)
     views = torch.from_numpy(views).to(device)  # kept as bytes; each batch is made float
     train_y = torch.from_numpy(labels.astype("int64")).to(device)
     images, all_labels = read_part(raw_dir, "train")
     val = load_indices(val_split_path)
     val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
-    # Every seed of the run trains at once, as one stacked model: each seed starts from its own
-    # initial weights and draws its own data order, as if trained alone, and each step of the
-    # stack is a step of each model on its own loss (stacked.py; `lenet-mnist bench` measures what
-    # stacking gains).
-    singles = []
-    for seed in seeds:
-        torch.manual_seed(seed)  # the initial weights
-        singles.append(build_model(architecture))
-    model = stack(singles).to(device)
-    optimizer, schedule = make_optimizer(run["optimizer_spec"], model.parameters(), run["epochs"])
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]  # the data orders
-    eval_batch = params["evaluate"]["batch_size"]
+    # The seed's own streams: the initial weights and the batch order (streams.py).
+    torch.manual_seed(stream_seed(seed, "init"))
+    model = build_model(architecture).to(device)
+    optimizer, schedule = make_optimizer(params["optimizers"][run["optimizer"]], model.parameters(), run["epochs"])
+    generator = torch_stream(seed, "order")
     batches = -(-len(train_y) // run["batch_size"])
 
     # A job killed mid-epoch resumes after its last completed epoch, with the same weights,
-    # optimizer state and data orders, so that it ends as an uninterrupted run would.
-    resume = resume_path(checkpoint_dir)
+    # optimizer state and data order, so that it ends as an uninterrupted run would.
+    resume = resume_path(checkpoint_path)
     identity = {
-        "recipe": run,
-        "seeds": seeds,
+        "run": run_name,
+        "spec": {**run, "architecture": architecture, "optimizer_spec": params["optimizers"][run["optimizer"]]},
+        "seed": seed,
         "threads": threads,
         "device": device.type,
-        "evaluate": params["evaluate"],
         "trainset": digest_of(trainset_path),
         "val_split": digest_of(val_split_path),
     }
     state = load_state(resume, identity)
-    histories, first = [[] for _ in seeds], 1
+    history, first = [], 1
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        for generator, saved in zip(generators, state["generators"]):
-            generator.set_state(saved)
-        histories, first = state["histories"], state["epoch"] + 1
-        log.info("run %s: resuming after epoch %d (%s)", run_name, state["epoch"], resume)
+        generator.set_state(state["generator"])
+        history, first = state["history"], state["epoch"] + 1
+        log.info("run %s seed %d: resuming after epoch %d (%s)", run_name, seed, state["epoch"], resume)
     log.info(
-        "run %s, seeds %s: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
+        "run %s, seed %d: %s, %s on %d images x %d views, %d epochs of %d batches, on %s with %d threads",
         run_name,
-        ", ".join(map(str, seeds)),
+        seed,
         run["model"],
         run["optimizer"],
         len(train_y),
@@ -201,40 +188,37 @@ def train(params, recipe_path, trainset_path, raw_dir, val_split_path, checkpoin
         disable=not sys.stderr.isatty(),
         leave=False,
     )
-    with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch and seed
+    with logging_redirect_tqdm(), bar:  # on a terminal, a bar; in a log file, a line per epoch
         for epoch in range(first, run["epochs"] + 1):
-            train_loss, train_acc, bad_steps = train_epoch(
-                model, optimizer, views[(epoch - 1) % len(views)], train_y, run["batch_size"], generators, bar
+            train_loss, train_acc, bad_step = train_epoch(
+                model, optimizer, views[(epoch - 1) % len(views)], train_y, run["batch_size"], generator, bar
             )
-            for seed, bad_step in zip(seeds, bad_steps):
-                if bad_step:
-                    raise LenetError(
-                        f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
-                        f"{bad_step} of {batches}, with learning rate {optimizer.param_groups[0]['lr']}: "
-                        f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)"
-                    )
-            scores = validate(model, val_x, val_y, len(seeds), eval_batch)
-            for m, (seed, (val_loss, val_acc)) in enumerate(zip(seeds, scores)):
-                histories[m].append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss[m], train_acc[m], val_loss, val_acc])))
-                log.info(
-                    "run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
-                    run_name,
-                    seed,
-                    epoch,
-                    run["epochs"],
-                    train_loss[m],
-                    train_acc[m],
-                    val_loss,
-                    val_acc,
+            if bad_step:
+                raise LenetError(
+                    f"run {run_name} seed {seed}: the loss is not finite at epoch {epoch}, step "
+                    f"{bad_step} of {batches}, with learning rate {optimizer.param_groups[0]['lr']}: "
+                    f"training diverged (a smaller optimizers.{run['optimizer']}.lr may help)"
                 )
+            val_loss, val_acc, _ = score(predict(model, val_x, VALIDATION_BATCH), val_y)
+            history.append(dict(zip(HISTORY_COLUMNS, [epoch, train_loss, train_acc, val_loss, val_acc])))
+            log.info(
+                "run %s seed %d epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f",
+                run_name,
+                seed,
+                epoch,
+                run["epochs"],
+                train_loss,
+                train_acc,
+                val_loss,
+                val_acc,
+            )
             schedule.step()
             if epoch < run["epochs"]:
-                save_state(resume, identity, epoch, model, optimizer, schedule, generators, histories)
+                save_state(resume, identity, epoch, model, optimizer, schedule, generator, history)
 
-    unstack(model, singles)
-    # Each seed's checkpoint and history, written as two sets: complete or absent.
-    with atomic_dir(checkpoint_dir) as checkpoints, atomic_dir(history_dir) as histories_dir:
-        for seed, single, history in zip(seeds, singles, histories):
-            write_history(histories_dir / f"{seed}.csv", history)
-            save_checkpoint(checkpoints / f"{seed}.pt", single, architecture, {**run, "seed": seed}, run["epochs"])
+    # The history, then the checkpoint: a checkpoint (what both tools check first) means both exist.
+    write_history(history_path, history)
+    # Keys sorted: the checkpoint's bytes (and DVC's hash) must not follow params.yaml's key order.
+    described = dict(sorted({**run, "run": run_name, "seed": seed}.items()))
+    save_checkpoint(checkpoint_path, model, dict(sorted(architecture.items())), described, run["epochs"])
     resume.unlink(missing_ok=True)

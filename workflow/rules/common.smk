@@ -6,9 +6,22 @@ import math
 import os
 import sys
 
+from snakemake.logging import logger
+
+from lenet_mnist.check import sync_generated
 from lenet_mnist.errors import LenetError
-from lenet_mnist.imports import code_inputs
-from lenet_mnist.params import ParamsError, read_params, validate_params
+from lenet_mnist.imports import STAGES as FINGERPRINTED
+from lenet_mnist.imports import fingerprint_path
+from lenet_mnist.jobs import (
+    prepared_path,
+    prepared_sets,
+    previews,
+    run_seeds,
+    subset_path,
+    subsets,
+    trainings,
+)
+from lenet_mnist.params import read_params, validate_params
 from lenet_mnist.sizes import run_size
 from lenet_mnist.sync import hold_dvc_lock
 
@@ -24,7 +37,10 @@ if workflow.config_settings.overwrite_config or workflow.config_settings.configf
 try:
     WRITTEN = read_params("params.yaml")  # as DVC reads it: Snakemake's params records agree with dvc.lock
     PARAMS = validate_params(copy.deepcopy(WRITTEN), "params.yaml")
-except ParamsError as e:
+    # What `lenet-mnist check` writes for DVC: the code fingerprints that the rules' code inputs
+    # are (rewritten only when a stage's code changes meaning) and dvc.yaml's job lists.
+    sync_generated(PARAMS)
+except (LenetError, OSError) as e:
     sys.exit(f"lenet-mnist: error: {e}")
 
 # For `snakemake --report`: the captions and answers that the figures stage computed from the
@@ -45,7 +61,7 @@ def release_dvc_lock():
 
 
 RUNS = list(PARAMS["runs"])
-SEEDS = PARAMS["seeds"]
+TRAININGS = trainings(PARAMS)  # (run, seed)
 # Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.
 FRACTIONS = [str(f) for f in PARAMS["subsample"]["fractions"]]
 
@@ -71,36 +87,44 @@ def train_job_cores(wildcards):
 # What a job asks of a cluster's scheduler (workflow/profiles/slurm): the peak memory and time that
 # the last `make bench-study` measured for its rule (benchmarks/study.json), with headroom, more
 # for time, which a slower or busier node stretches; a training job's time in proportion to the
-# images it trains on.
+# images it trains on. A rule without a measurement gets the defaults below, and a warning.
+DEFAULTS = {"max_rss_mb": 2048, "max_s": 600}
 try:
     with open("benchmarks/study.json") as f:
-        MEASURED = json.load(f)
-except (OSError, ValueError) as e:
-    sys.exit(
-        f"lenet-mnist: error: benchmarks/study.json: cannot read the measured resources ({e}); restore it "
-        "with git checkout benchmarks/study.json"
-    )
+        STUDY = json.load(f)
+    MEASURED = STUDY["rules"]
+except (OSError, ValueError, KeyError, TypeError) as e:
+    logger.warning(f"lenet-mnist: benchmarks/study.json: not read ({e}); every rule gets the default resources")
+    STUDY, MEASURED = {}, {}
 MEMORY_HEADROOM = 2
 TIME_HEADROOM = 4
 MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
 
 
+def measured(rule):
+    if rule not in MEASURED:
+        logger.warning(f"lenet-mnist: rule {rule} has no entry in benchmarks/study.json: default resources")
+    return MEASURED.get(rule, DEFAULTS)
+
+
 def needs(rule, **overrides):
     """A rule's resources: memory and time from its measurement, one CPU, unless overridden."""
-    measured = MEASURED["rules"][rule]
+    found = measured(rule)
     return {
-        "mem_mb": 256 * math.ceil(MEMORY_HEADROOM * measured["max_rss_mb"] / 256),
-        "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * measured["max_s"] / 60)),
+        "mem_mb": 256 * math.ceil(MEMORY_HEADROOM * found["max_rss_mb"] / 256),
+        "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * found["max_s"] / 60)),
         "cpus_per_task": 1,
         **overrides,
     }
 
 
 def train_runtime(wildcards):
-    """Minutes: the run's training samples (its images times epochs times seeds) at the rate that
-    the measured study's training jobs reached, one job at a time."""
-    seconds_per_sample = MEASURED["rules"]["train"]["total_s"] / MEASURED["training_samples"]
-    samples = run_size(PARAMS, wildcards.run) * PARAMS["runs"][wildcards.run]["epochs"] * len(SEEDS)
+    """Minutes: the job's training samples (its images times epochs) at the rate that the measured
+    study's training jobs reached; without a measurement, the default."""
+    if "train" not in MEASURED or not STUDY.get("training_samples"):
+        return needs("train")["runtime"]
+    seconds_per_sample = MEASURED["train"]["total_s"] / STUDY["training_samples"]
+    samples = run_size(PARAMS, wildcards.run) * PARAMS["runs"][wildcards.run]["epochs"]
     return max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * samples * seconds_per_sample / 60))
 
 
@@ -114,12 +138,19 @@ def train_priority(wildcards):
 wildcard_constraints:
     run="|".join(map(re.escape, RUNS)),
     fraction="|".join(map(re.escape, FRACTIONS)),
+    policy="|".join(map(re.escape, PARAMS["policies"])),
+    seed=r"\d+",
+
+
+def fingerprint(stage):
+    """A rule's code input: its stage's fingerprint (lenet_mnist/imports.py)."""
+    return fingerprint_path(stage)
 
 
 def written(*keys):
     """A params value as written in params.yaml, for Snakemake's params trigger: as DVC records it
-    (a default changed in the schema reruns both through the schema, an input of every stage), with
-    sorted keys, so that reordering params.yaml reruns nothing, as in DVC, which compares values."""
+    (a default changed in the schema reruns both through the fingerprints), with sorted keys, so
+    that reordering params.yaml reruns nothing, as in DVC, which compares values."""
     value = WRITTEN
     for key in keys:
         value = value.get(key) if isinstance(value, dict) else None
@@ -127,17 +158,24 @@ def written(*keys):
 
 
 def run_params(wildcards):
-    return written("runs", wildcards.run)
-
-
-def run_entries(wildcards):
-    """The named entries a run refers to, as dvc.yaml's prepare stage lists them."""
+    """The run and the named entries it refers to, as dvc.yaml's train stage lists them."""
     run = PARAMS["runs"][wildcards.run]
-    return "".join(
-        written(table, run[key])
-        for key, table in (("model", "models"), ("optimizer", "optimizers"), ("policy", "policies"))
-    )
+    return written("runs", wildcards.run) + written("models", run["model"]) + written("optimizers", run["optimizer"])
 
 
-def run_subset(wildcards):
-    return f"data/subsets/{PARAMS['runs'][wildcards.run]['fraction']}.npy"
+def run_trainset(wildcards):
+    run = PARAMS["runs"][wildcards.run]
+    return prepared_path(run["policy"], str(run["fraction"]), wildcards.seed)
+
+
+def run_files(pattern):
+    """An input function: `pattern` for each seed of the wildcards' run."""
+    return lambda wildcards: expand(pattern, run=wildcards.run, seed=run_seeds(PARAMS, wildcards.run))
+
+
+def every_training(pattern):
+    return [pattern.format(run=run, seed=seed) for run, seed in TRAININGS]
+
+
+def preview_input(wildcards):
+    return prepared_path(wildcards.policy, dict(previews(PARAMS))[wildcards.policy], 0)

@@ -1,4 +1,4 @@
-# Data: the raw files, the train/validation split, and the training subsets.
+# Data: the raw files, the train/validation split, each seed's subsets and prepared training sets.
 
 
 rule download:
@@ -18,7 +18,7 @@ rule download:
 
 rule split:
     input:
-        code=code_inputs("split"),
+        code=fingerprint("split"),
         raw=ancient(RAW),
     output:
         train=SPLIT["train"],
@@ -37,19 +37,61 @@ rule split:
 
 rule subsample:
     input:
-        code=code_inputs("subsample"),
+        code=fingerprint("subsample"),
         raw=ancient(RAW),
         train=SPLIT["train"],
     output:
-        "data/subsets/{fraction}.npy",
+        subset_path("{fraction}", "{seed}"),
     log:
-        "logs/subsample/{fraction}.log",
+        "logs/subsample/{fraction}/{seed}.log",
     benchmark:
-        "benchmarks/snakemake/subsample/{fraction}.tsv"
+        "benchmarks/snakemake/subsample/{fraction}/{seed}.tsv"
     resources:
         **needs("subsample"),
-    params:
-        seed=written("subsample", "seed"),
     shell:
-        "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --raw {input.raw}"
-        " --train {input.train} --out {output}"
+        "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --seed {wildcards.seed}"
+        " --raw {input.raw} --train {input.train} --out {output}"
+
+
+rule prepare:
+    input:
+        code=fingerprint("prepare"),
+        raw=ancient(RAW),
+        train=SPLIT["train"],
+        subset=subset_path("{fraction}", "{seed}"),
+    output:
+        prepared_path("{policy}", "{fraction}", "{seed}"),
+    log:
+        "logs/prepare/{policy}/{fraction}/{seed}.log",
+    benchmark:
+        "benchmarks/snakemake/prepare/{policy}/{fraction}/{seed}.tsv"
+    resources:
+        **needs("prepare"),
+    params:
+        policy=lambda wildcards: written("policies", wildcards.policy),
+    shell:
+        "lenet-mnist prepare --log {log} --policy {wildcards.policy} --fraction {wildcards.fraction}"
+        " --seed {wildcards.seed} --raw {input.raw} --train-split {input.train} --subset {input.subset}"
+        " --out {output}"
+
+
+rule preview:
+    input:
+        code=fingerprint("preview"),
+        raw=ancient(RAW),
+        trainset=preview_input,
+    output:
+        report(
+            "results/previews/{policy}.png",
+            caption="../report/preview.rst",
+            category="Augmentation",
+            labels={"policy": "{policy}"},
+        ),
+    log:
+        "logs/preview/{policy}.log",
+    benchmark:
+        "benchmarks/snakemake/preview/{policy}.tsv"
+    resources:
+        **needs("preview"),
+    shell:
+        "lenet-mnist preview --log {log} --raw {input.raw} --trainset {input.trainset} --out {output}"

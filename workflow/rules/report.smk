@@ -3,10 +3,10 @@
 
 rule summarize:
     input:
-        code=code_inputs("summarize"),
+        code=fingerprint("summarize"),
         derivations="results/derivations",
-        metrics=expand("results/metrics/{run}", run=RUNS),
-        histories=expand("results/history/{run}", run=RUNS),
+        metrics=every_training("results/metrics/{run}/{seed}.json"),
+        histories=every_training("results/history/{run}/{seed}.csv"),
     output:
         "results/metrics.json",
     log:
@@ -16,8 +16,8 @@ rule summarize:
     resources:
         **needs("summarize"),
     params:
-        runs=RUNS,
-        seeds=SEEDS,
+        runs=written("runs"),
+        seeds=written("seeds"),
         studies=written("studies"),
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
@@ -26,8 +26,8 @@ rule summarize:
 
 rule plot:
     input:
-        code=code_inputs("plot"),
-        histories="results/history/{run}",
+        code=fingerprint("plot"),
+        histories=run_files("results/history/{run}/{seed}.csv"),
     output:
         report(
             "results/plots/{run}.png",
@@ -41,18 +41,17 @@ rule plot:
         "benchmarks/snakemake/plot/{run}.tsv"
     resources:
         **needs("plot"),
-    params:
-        seeds=SEEDS,
     shell:
-        "lenet-mnist plot --log {log} --history-dir {input.histories} --out {output}"
+        "lenet-mnist plot --log {log} --run {wildcards.run} --history-dir results/history/{wildcards.run}"
+        " --out {output}"
 
 
 rule figures:
     input:
-        code=code_inputs("figures"),
+        code=fingerprint("figures"),
         summary="results/metrics.json",
-        metrics=expand("results/metrics/{run}", run=RUNS),
-        histories=expand("results/history/{run}", run=RUNS),
+        metrics=every_training("results/metrics/{run}/{seed}.json"),
+        histories=every_training("results/history/{run}/{seed}.csv"),
     output:
         report(
             directory("results/figures"),
@@ -70,7 +69,7 @@ rule figures:
         studies=written("studies"),
         runs=written("runs"),
         val_size=written("split", "val_size"),
-        seeds=SEEDS,
+        seeds=written("seeds"),
     shell:
         "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
         " --metrics-dir results/metrics --out-dir {output}"
@@ -78,7 +77,7 @@ rule figures:
 
 rule derivations:
     input:
-        code=code_inputs("derivations"),
+        code=fingerprint("derivations"),
         raw=ancient(RAW),
     output:
         report(

@@ -1,52 +1,21 @@
-# Training and evaluation: a run's prepared inputs, then a training job per run (its seeds side by
-# side, as one stacked model) and an evaluation job per run (each seed's checkpoint).
-
-
-rule prepare:
-    input:
-        code=code_inputs("prepare"),
-        raw=ancient(RAW),
-        train=SPLIT["train"],
-        subset=run_subset,
-    output:
-        trainset="data/runs/{run}/train.npz",
-        recipe="data/runs/{run}/recipe.json",
-        preview=report(
-            "results/previews/{run}.png",
-            caption="../report/preview.rst",
-            category="Augmentation",
-            labels={"run": "{run}"},
-        ),
-    log:
-        "logs/prepare/{run}.log",
-    benchmark:
-        "benchmarks/snakemake/prepare/{run}.tsv"
-    resources:
-        **needs("prepare"),
-    params:
-        run=run_params,
-        entries=run_entries,
-    shell:
-        "lenet-mnist prepare --log {log} --run {wildcards.run} --raw {input.raw} --train-split {input.train}"
-        " --subset {input.subset} --trainset {output.trainset} --recipe {output.recipe} --preview {output.preview}"
+# Training and evaluation: a job per (run, seed), each drawing from its seed's own streams, so that
+# adding a seed adds its jobs alone. On a cluster they go to the scheduler in bundles (the groups of
+# workflow/profiles/slurm), not one 2-minute job at a time.
 
 
 rule train:
     input:
-        code=code_inputs("train"),
-        recipe="data/runs/{run}/recipe.json",
-        trainset="data/runs/{run}/train.npz",
+        code=fingerprint("train"),
+        trainset=run_trainset,
         raw=ancient(RAW),
         val=SPLIT["val"],
     output:
-        # Directories, as dvc.yaml's outs (which cannot list the seeds): both tools clear them
-        # before the job, so that a seed no longer in params.yaml leaves no checkpoint behind.
-        checkpoints=directory("models/{run}"),
-        histories=directory("results/history/{run}"),
+        checkpoint="models/{run}/{seed}.pt",
+        history="results/history/{run}/{seed}.csv",
     log:
-        "logs/train/{run}.log",
+        "logs/train/{run}/{seed}.log",
     benchmark:
-        "benchmarks/snakemake/train/{run}.tsv"
+        "benchmarks/snakemake/train/{run}/{seed}.tsv"
     priority: train_priority
     threads: train_job_cores
     resources:
@@ -57,31 +26,30 @@ rule train:
             gpu=int(PARAMS["compute"]["device"] == "cuda"),
         ),
     params:
+        run=run_params,
         compute=written("compute"),
-        evaluate=written("evaluate"),
-        seeds=SEEDS,
         threads=PARAMS["compute"]["threads"],
     shell:
-        "lenet-mnist train --log {log} --recipe {input.recipe} --trainset {input.trainset}"
-        " --raw {input.raw} --val-split {input.val}"
-        " --checkpoints {output.checkpoints} --histories {output.histories} --threads {params.threads}"
+        "lenet-mnist train --log {log} --run {wildcards.run} --seed {wildcards.seed} --trainset {input.trainset}"
+        " --raw {input.raw} --val-split {input.val} --checkpoint {output.checkpoint} --history {output.history}"
+        " --threads {params.threads}"
 
 
 rule evaluate:
     input:
-        code=code_inputs("evaluate"),
-        checkpoints="models/{run}",
+        code=fingerprint("evaluate"),
+        checkpoint="models/{run}/{seed}.pt",
         raw=ancient(RAW),
     output:
-        directory("results/metrics/{run}"),
+        "results/metrics/{run}/{seed}.json",
     log:
-        "logs/evaluate/{run}.log",
+        "logs/evaluate/{run}/{seed}.log",
     benchmark:
-        "benchmarks/snakemake/evaluate/{run}.tsv"
+        "benchmarks/snakemake/evaluate/{run}/{seed}.tsv"
     resources:
         **needs("evaluate"),
     params:
         evaluate=written("evaluate"),
-        seeds=SEEDS,
     shell:
-        "lenet-mnist evaluate --log {log} --checkpoints {input.checkpoints} --raw {input.raw} --out {output}"
+        "lenet-mnist evaluate --log {log} --run {wildcards.run} --seed {wildcards.seed}"
+        " --checkpoint {input.checkpoint} --raw {input.raw} --out {output}"

@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from lenet_mnist.bench.common import machine, median_seconds, trained_models
+from lenet_mnist.bench.common import machine, median_seconds
 from lenet_mnist.files import write_json
+from lenet_mnist.jobs import trainings
 from lenet_mnist.params import load_params
 from lenet_mnist.sync import run_tool
 
@@ -54,7 +55,7 @@ def bench_scale(params_path, n_runs, out_path, repeats):
             (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
             (Path(tmp) / "dvc.lock").unlink(missing_ok=True)
             subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-            n_models = len(trained_models(load_params(Path(tmp) / "params.yaml")))
+            n_models = len(trainings(load_params(Path(tmp) / "params.yaml")))
             results[label] = {
                 "runs": len(study["runs"]),
                 "trained_models": n_models,

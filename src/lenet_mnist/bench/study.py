@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import torch
 
-from lenet_mnist.bench.common import machine, trained_models
+from lenet_mnist.bench.common import machine
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
+from lenet_mnist.jobs import trainings
 from lenet_mnist.sizes import run_size
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def bench_study(params, benchmark_dir, wall_s, out_path):
             max_rss_mb=("max_rss", "max"),
         )
     )
-    samples = sum(params["runs"][run]["epochs"] * run_size(params, run) for run, _ in trained_models(params))
+    samples = sum(params["runs"][run]["epochs"] * run_size(params, run) for run, _ in trainings(params))
     study = {
         "machine": machine(torch.device("cpu"), params["compute"]["threads"]),
         "when": datetime.now(timezone.utc).isoformat(),

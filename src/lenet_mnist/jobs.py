@@ -1,0 +1,80 @@
+"""The jobs that params.yaml defines, for both tools: a subset per (fraction, seed), a prepared
+training set per (policy, fraction, seed), and a training and an evaluation job per (run, seed).
+
+Each is keyed by what it depends on: two runs that differ only in model or optimizer share their
+prepared sets. The Snakefile expands its wildcards from these lists; dvc.yaml loops over the same
+lists, written to workflow/jobs.yaml (DVC's templating cannot nest loops, nor filter a matrix),
+which `lenet-mnist check` keeps equal to params.yaml."""
+
+import yaml
+
+JOBS_FILE = "workflow/jobs.yaml"
+
+
+def run_seeds(params, run):
+    """The seeds 0 .. n-1 of a run: the top-level count, or more where a study listing it asks."""
+    counts = [params["seeds"], *(s["seeds"] for s in params["studies"].values() if run in s["runs"] and "seeds" in s)]
+    return list(range(max(counts)))
+
+
+def trainings(params):
+    """(run, seed) of every training job, in params.yaml's order of runs."""
+    return [(run, seed) for run in params["runs"] for seed in run_seeds(params, run)]
+
+
+def prepared_sets(params):
+    """(policy, fraction, seed) of every prepared training set, sorted, each once."""
+    spelled = {f: str(f) for f in params["subsample"]["fractions"]}
+    found = {
+        (params["runs"][run]["policy"], spelled[params["runs"][run]["fraction"]], seed)
+        for run, seed in trainings(params)
+    }
+    return sorted(found)
+
+
+def subsets(params):
+    """(fraction, seed) of every subset a prepared set reads, sorted, each once."""
+    return sorted({(fraction, seed) for _, fraction, seed in prepared_sets(params)})
+
+
+def previews(params):
+    """(policy, fraction): each policy's preview, drawn from seed 0's set at its smallest fraction."""
+    smallest = {}
+    for policy, fraction, _ in prepared_sets(params):
+        smallest[policy] = min(smallest.get(policy, fraction), fraction, key=float)
+    return sorted(smallest.items())
+
+
+def subset_path(fraction, seed):
+    return f"data/subsets/{fraction}/{seed}.npy"
+
+
+def prepared_path(policy, fraction, seed):
+    return f"data/prepared/{policy}/{fraction}/{seed}.npz"
+
+
+def dvc_vars(params):
+    """What dvc.yaml's foreach loops read: a mapping per stage, keyed as DVC names its stages."""
+    spelled = {f: str(f) for f in params["subsample"]["fractions"]}
+
+    def run_job(run, seed):
+        spec = params["runs"][run]
+        return {
+            "run": run,
+            "seed": seed,
+            "prepared": prepared_path(spec["policy"], spelled[spec["fraction"]], seed),
+            "model": spec["model"],
+            "optimizer": spec["optimizer"],
+        }
+
+    return {
+        "subset_jobs": {f"{f}-{s}": {"fraction": f, "seed": s} for f, s in subsets(params)},
+        "prepare_jobs": {f"{p}-{f}-{s}": {"policy": p, "fraction": f, "seed": s} for p, f, s in prepared_sets(params)},
+        "preview_jobs": {p: {"policy": p, "fraction": f} for p, f in previews(params)},
+        "run_jobs": {f"{run}-{seed}": run_job(run, seed) for run, seed in trainings(params)},
+    }
+
+
+def jobs_yaml(params):
+    header = "# Written by lenet-mnist check (and the Snakefile) from params.yaml: the jobs dvc.yaml loops over.\n"
+    return header + yaml.safe_dump(dvc_vars(params), sort_keys=True, width=120)
