@@ -25,7 +25,7 @@ test: setup
 
 # The unit tests only, on synthetic data (under a minute).
 test-fast: setup
-	python -m pytest -m "not e2e and not cluster"
+	python -m pytest -m "not e2e and not cluster and not bench"
 
 # ruff (lint and format), snakefmt, and snakemake --lint but for its one lint that asks each rule
 # for a conda environment or container: the rules run the pinned .venv of requirements.lock
@@ -47,11 +47,14 @@ tables: setup
 test-cluster: setup
 	python -m pytest -m cluster
 
-# Our training loop against the notebook's, on this machine; the raw data first, if missing.
+# A train job against the notebook's loop, on this machine (after the benchmark's own test); the
+# raw data first, if missing.
 bench: setup
+	python -m pytest -m bench
 	snakemake --cores 1 data/MNIST/raw
 	lenet-mnist bench --raw data/MNIST/raw --out benchmarks/results.json
 	lenet-mnist bench-scale --runs 1000 --out benchmarks/scale.json
+	lenet-mnist bench-drift --raw data/MNIST/raw --models-dir models --out benchmarks/drift.json
 
 # The whole study of params.yaml rebuilt from scratch and timed; per-rule times and memory from
 # Snakemake's benchmark files.

@@ -101,23 +101,50 @@ def through_slurm(slurm, tmp_path_factory, wheel_cache):
 def test_every_job_goes_through_slurm_and_completes(through_slurm):
     repo, out, planned = through_slurm
     jobs = submitted(out)
-    assert len(jobs) == len(planned)  # every job of the DAG, rule all (no command) aside
     seen = slurm_jobs()
     assert {job: seen[job][0] for job in jobs} == {job: "COMPLETED" for job in jobs}
-    # Each job asked for what its rule declares: one CPU per torch thread, the rule's memory and time.
-    declared = {
-        f"rule_{job['rule']}" + (f"_wildcards_{job['wildcards'].split('=')[1]}" if job["wildcards"] else ""): job
-        for job in planned
-    }
-    for job in jobs:
+    # The per-seed jobs went in bundles (the profile's group "seeds"): a training job with its
+    # evaluation, two such pairs per sbatch job; every other job went alone.
+    bundled = [job for job in jobs if seen[job][4] == "rule_seeds"]
+    per_seed = [job for job in planned if job["rule"] in ("train", "evaluate")]
+    assert len(bundled) == -(-len(per_seed) // 4)
+    assert len(jobs) - len(bundled) == len(planned) - len(per_seed)
+    # Each job alone asked for what its rule declares: one CPU per torch thread, the rule's memory and time.
+    declared = {f"rule_{job['rule']}" + wildcards_comment(job["wildcards"]): job for job in planned}
+    for job in set(jobs) - set(bundled):
         state, cpus, memory, limit, comment = seen[job]
         want = {key: int(value) for key, value in declared[comment]["resources"].items() if value.isdigit()}
-        hours, minutes = divmod(want["runtime"], 60)
         assert (int(cpus), megabytes(memory), limit) == (
             want["cpus_per_task"],
             want["mem_mb"],
-            f"{hours}:{minutes:02d}:00" if hours else f"{minutes}:00",
+            time_limit(want["runtime"]),
         ), comment
+    # A bundle asks for its two training jobs side by side, and for at least the time of one
+    # training and one evaluation after it.
+    train = next(job["resources"] for job in per_seed if job["rule"] == "train")
+    evaluate = next(job["resources"] for job in per_seed if job["rule"] == "evaluate")
+    for job in bundled:
+        state, cpus, memory, limit, comment = seen[job]
+        assert int(cpus) == 2 * int(train["cpus_per_task"]) and megabytes(memory) >= int(train["mem_mb"])
+        assert minutes(limit) >= int(train["runtime"]) + int(evaluate["runtime"])
+
+
+def time_limit(runtime):
+    """squeue's time limit of `runtime` minutes."""
+    hours, minutes = divmod(runtime, 60)
+    return f"{hours}:{minutes:02d}:00" if hours else f"{minutes}:00"
+
+
+def minutes(limit):
+    """Minutes of squeue's time limit (M:SS or H:MM:SS)."""
+    parts = [int(part) for part in limit.split(":")]
+    return parts[0] * 60 + parts[1] if len(parts) == 3 else parts[0]
+
+
+def wildcards_comment(wildcards):
+    """The plugin's job comment after the rule: its wildcards' values, each after an underscore."""
+    values = [pair.split("=")[1] for pair in wildcards.split(", ")] if wildcards else []
+    return "_wildcards_" + "_".join(values) if values else ""
 
 
 def test_slurm_writes_the_bytes_of_a_local_run(through_slurm, tmp_path, wheel_cache):
@@ -134,16 +161,16 @@ def test_slurm_writes_the_bytes_of_a_local_run(through_slurm, tmp_path, wheel_ca
 
 def test_a_failing_job_fails_the_run_and_names_its_log(through_slurm, tmp_path, wheel_cache):
     repo = shutil.copytree(through_slurm[0], tmp_path / "repo", symlinks=True)
-    trainset = repo / "data/runs/small/train.npz"
-    trainset.write_bytes(b"not an npz")  # newer than the checkpoints: train reruns, and fails
+    trainset = repo / "data/prepared/none/0.005/0.npz"
+    trainset.write_bytes(b"not an npz")  # newer than seed 0's checkpoint of small: it reruns, and fails
     time.sleep(1)
     rc, out = snakemake_bounded(repo, *PROFILE, env={"LENET_MNIST_CACHE": str(wheel_cache)})
     assert rc != 0
-    assert "Error in rule train" in out
+    assert "Error in rule train" in out or "Error in group seeds" in out
     [job] = submitted(out)
     assert slurm_jobs()[job][0] == "FAILED"
     log = submitted(out)[job]
     assert log in out.split("Error in rule train", 1)[1]  # the error names the SLURM log
-    assert "data/runs/small/train.npz" in open(log).read()  # which holds the job's own error
-    assert "logs/train/small.log" in out
+    assert "data/prepared/none/0.005/0.npz" in open(log).read()  # which holds the job's own error
+    assert "logs/train/small/0.log" in out
     assert json.loads(run(["dvc", "status", "--json"], repo).stdout)  # nothing was locked as done

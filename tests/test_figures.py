@@ -100,8 +100,8 @@ def test_the_answer_counts_pairs_by_their_reference_and_the_table_lists_each_run
     spec = {"figure": "learning_curves", "runs": ["base", "a", "b"], "pairs": [["a", "base"], ["b", "base"]]}
     assert study_answer(params, summary, "q", spec) == (
         "a has the best mean test accuracy, 0.9500 [0.8900, 0.9100] (n=3). Against m, o, policy none, by their "
-        "paired 95% intervals, of 2 runs 1 higher (a +0.0500 [+0.0100, +0.0900] (n=3)), 1 inconclusive "
-        "(b -0.0500 [-0.2000, +0.1000] (n=3))."
+        "paired 95% intervals, of 2 comparisons 1 higher (a against base +0.0500 [+0.0100, +0.0900] (n=3)), "
+        "1 inconclusive (b against base -0.0500 [-0.2000, +0.1000] (n=3))."
     )
     rows = study_table(params, summary, "q", spec)
     assert [row["paired"] for row in rows] == [

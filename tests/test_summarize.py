@@ -3,7 +3,16 @@ import math
 import pytest
 from scipy import stats
 
-from lenet_mnist.summarize import RESOLUTION, comparisons, epochs_to, mean_ci, paired_difference, seeds_for, speed
+from lenet_mnist.summarize import (
+    RESOLUTION,
+    comparisons,
+    epochs_to,
+    mean_ci,
+    paired_difference,
+    seeds_for,
+    seeds_for_power,
+    speed,
+)
 
 
 def test_confidence_interval_uses_students_t():
@@ -74,6 +83,15 @@ def test_no_effect_is_said_only_of_an_interval_within_the_resolution():
     assert loose["verdict"] == "inconclusive" and loose["half_width"] > RESOLUTION
 
 
+def test_the_seeds_for_power_follow_the_normal_formula_with_the_t_correction():
+    # 7.85 sd^2 / effect^2 (the paired form of 15.7 per arm), plus the few seeds t adds.
+    for sd, effect in ((0.0013, 0.0035), (0.001, 0.001), (0.005, 0.002)):
+        normal = 7.85 * sd**2 / effect**2
+        assert normal < seeds_for_power(sd, effect) <= normal + 3, (sd, effect)
+        assert seeds_for_power(sd, -effect) == seeds_for_power(sd, effect)
+    assert seeds_for_power(0.001, 0.0) is None
+
+
 def test_the_seeds_for_the_resolution_make_the_interval_that_narrow():
     for sd in (0.0005, 0.001, 0.002):
         n = seeds_for(sd)
@@ -93,6 +111,7 @@ def test_one_seed_gives_a_difference_without_an_interval():
         "sd": None,
         "verdict": "inconclusive",
         "seeds_for_resolution": None,
+        "seeds_for_power": None,
     }
 
 

@@ -13,6 +13,7 @@ SOURCES = [
     "benchmarks/study.json",
     "benchmarks/results.json",
     "benchmarks/scale.json",
+    "benchmarks/drift.json",
 ]
 
 

@@ -96,7 +96,9 @@ def dvc_index(repo):
 def dvc_stages(repo):
     """(command, outputs) of each stage but check, whose work Snakemake does as it reads the Snakefile."""
     return {
-        (stage.cmd, frozenset(str(o.def_path) for o in stage.outs)) for stage in dvc_index(repo) if stage.name != "check"
+        (stage.cmd, frozenset(str(o.def_path) for o in stage.outs))
+        for stage in dvc_index(repo)
+        if stage.name != "check"
     }
 
 

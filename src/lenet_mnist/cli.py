@@ -137,6 +137,12 @@ def run_bench_study(params, args):
     bench_study(params, args.benchmarks, args.wall_s, args.out)
 
 
+def run_bench_drift(params, args):
+    from lenet_mnist.bench.drift import bench_drift
+
+    bench_drift(args.params, args.raw, args.models_dir, args.out)
+
+
 def run_bench_scale(params, args):
     from lenet_mnist.bench.scale import bench_scale
 
@@ -202,6 +208,9 @@ def build_parser():
     def seed(sub):
         sub.add_argument("--seed", type=int, required=True, help="the seed whose streams it draws from")
 
+    def run(sub):
+        sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+
     sub = stage("subsample", run_subsample, "a seed's class-stratified subset of the training split")
     sub.add_argument("--fraction", required=True, help="one of subsample.fractions, spelled as listed")
     seed(sub)
@@ -224,7 +233,7 @@ def build_parser():
     path(sub, "--out", "output: figure (.png)")
 
     sub = stage("train", run_train, "train one run with one seed")
-    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    run(sub)
     seed(sub)
     path(sub, "--trainset", "the prepared training set of the run's policy, fraction and seed (.npz)")
     path(sub, "--raw", "raw directory")
@@ -234,7 +243,7 @@ def build_parser():
     sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
 
     sub = stage("evaluate", run_evaluate, "test metrics of one checkpoint on the official 10k test set")
-    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    run(sub)
     seed(sub)
     path(sub, "--checkpoint", "the run's checkpoint for the seed (.pt)")
     path(sub, "--raw", "raw directory")
@@ -247,7 +256,7 @@ def build_parser():
     path(sub, "--out", "output: summary (.json)")
 
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
-    sub.add_argument("--run", required=True, help="a key of runs in params.yaml")
+    run(sub)
     path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
 
@@ -275,6 +284,11 @@ def build_parser():
     path(sub, "--benchmarks", "Snakemake's benchmark files (benchmarks/snakemake)")
     sub.add_argument("--wall-s", type=float, required=True, help="the run's wall time, in seconds")
     path(sub, "--out", "output: the summary (.json)")
+
+    sub = stage("bench-drift", run_bench_drift, "every checkpoint scored with this CPU's kernels and with AVX2's")
+    path(sub, "--raw", "raw directory")
+    path(sub, "--models-dir", "the checkpoints (<run>/<seed>.pt)")
+    path(sub, "--out", "output: the test accuracies under both, per run (.json)")
 
     sub = stage("bench-scale", run_bench_scale, "snakemake -n and dvc status on params.yaml and on a generated study")
     sub.add_argument("--runs", type=int, default=1000, help="runs of the generated study (default: %(default)s)")

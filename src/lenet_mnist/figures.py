@@ -232,8 +232,10 @@ def describe_pairs(group):
         side: [c for c in group if c["verdict"] == side] for side in ("higher", "lower", "no effect", "inconclusive")
     }
     words = {"no effect": "no effect larger than its interval's half-width"}
-    return f"by their paired 95% intervals, of {len(group)} runs " + ", ".join(
-        f"{len(cs)} {words.get(side, side)} (" + ", ".join(f"{c['run']} {format_diff(c)}" for c in cs) + ")"
+    return f"by their paired 95% intervals, of {len(group)} comparisons " + ", ".join(
+        f"{len(cs)} {words.get(side, side)} ("
+        + ", ".join(f"{c['run']} against {c['reference']} {format_diff(c)}" for c in cs)
+        + ")"
         for side, cs in sides.items()
         if cs
     )

@@ -8,7 +8,7 @@ from torch import nn
 class DepthwiseAvgPool(nn.Module):
     """2x2 average pooling with stride 2, computed as a depthwise convolution whose weights are
     fixed at 1/4: nn.AvgPool2d's numbers (to rounding), but on channels-last activations of few
-    channels (6 and 16, or a few times that in a stack of seeds), which leave ATen's pooling
+    channels (6 and 16), which leave ATen's pooling
     kernels mostly unvectorised, oneDNN runs it faster on a CPU, forward and backward
     (`lenet-mnist bench` measures the step)."""
 
@@ -64,13 +64,13 @@ def lenet(activation="sigmoid", pool="avg", batchnorm="none", init="default"):
 
 
 def build_model(architecture):
-    """A model from a `models` entry of params.yaml (schema defaults filled in), as the evaluate
-    stage runs it and the train stage stacks it: lenet()'s function, computed faster on a CPU
+    """A model from a `models` entry of params.yaml (schema defaults filled in), as the train and
+    evaluate stages run it: lenet()'s function, computed faster on a CPU
     (`lenet-mnist bench` times every model of params.yaml both ways). Its average pooling is a
     DepthwiseAvgPool. Without BatchNorm its convolution weights are in channels-last layout, so
     that oneDNN's convolutions and the pooling run without layout conversions (max pooling most of
     all); with BatchNorm they are not, as ATen's BatchNorm of 6 channels is slower on
-    channels-last tensors (a stack's n x 6 channels are not: stacked.py)."""
+    channels-last tensors."""
     model = lenet(**architecture)
     for i, layer in enumerate(model):
         if isinstance(layer, nn.Conv2d):
@@ -84,8 +84,8 @@ def build_model(architecture):
 
 @torch.no_grad()
 def predict(model, images, batch_size):
-    """Summed cross-entropy needs labels, so this returns logits (images x classes, or n x images x
-    classes from n stacked models); batches only bound the memory."""
+    """Summed cross-entropy needs labels, so this returns logits (images x classes); batches only
+    bound the memory."""
     model.eval()
     return torch.cat([model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)], dim=-2)
 

@@ -4,10 +4,15 @@ drift from them: `lenet-mnist tables` rewrites every block between `<!-- table: 
 differs from what the results give.
 
 - `results`: a row per study of params.yaml, its best run and test accuracy (results/metrics.json);
-- `study STUDY`: the report's table of a study (results/figures/report.json);
+- `study STUDY`, `answer STUDY`: the report's table and answer of a study (results/figures/report.json);
 - `rules`: time and peak memory per rule of the last `make bench-study` (benchmarks/study.json);
-- `throughput`, `models`, `passes`, `targets`: the rates, models, multiply-add passes and speed
-  targets of the last `make bench` (benchmarks/results.json);
+- `budget`: its wall time, and a train job's rate against the notebook's loop (benchmarks/);
+- `power`: each stated comparison's n, interval, verdict and the seeds its spread calls for
+  (results/metrics.json);
+- `throughput`, `models`: the training rates of a train job against the notebook's loop, and
+  per model, of the last `make bench` (benchmarks/results.json);
+- `drift`: every run's test accuracy scored with this machine's kernels and AVX2's
+  (benchmarks/drift.json);
 - `scale`: planning time of both tools, this study and a generated one (benchmarks/scale.json).
 """
 
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_bytes
-from lenet_mnist.summarize import format_ci
+from lenet_mnist.summarize import format_ci, format_diff
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +32,10 @@ DOCUMENTS = ("README.md", "docs/results.md", "docs/speed.md")
 STUDY_COLUMNS = {
     "run": "run",
     "sgd_steps": "SGD steps",
-    "test_accuracy": "test accuracy, mean [95% CI]",
+    "test_accuracy": "test accuracy, mean [95% CI] (n)",
     "epochs_to_val_95": "epoch to 95% val.",
     "epochs_to_val_98": "epoch to 98% val.",
-    "paired": "paired difference, mean [95% CI]",
+    "paired": "paired difference, mean [95% CI] (n)",
 }
 
 
@@ -40,15 +45,35 @@ def markdown(header, rows):
 
 
 def results_table(root):
+    """A row per study: its best run's test accuracy, and the same checkpoints scored with AVX2's
+    kernels (benchmarks/drift.json), the drift a machine type alone brings."""
     summary = read_json(root / "results/metrics.json")
     answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
+    drift = read_json(root / "benchmarks/drift.json")["runs"]
     rows = []
     for study, stats in summary["studies"].items():
         best = max(stats, key=lambda run: stats[run]["mean"])
-        rows.append((f"`{study}`", answers[study]["question"], f"`{best}`", format_ci(stats[best])))
+        rows.append(
+            (
+                f"`{study}`",
+                answers[study]["question"],
+                f"`{best}`",
+                format_ci(stats[best]),
+                format_ci(drift[best]["avx2"]),
+            )
+        )
     order = list(answers)
     rows.sort(key=lambda row: order.index(row[0].strip("`")))
-    return markdown(["study", "question", "best run", "its test accuracy, mean [95% CI] over seeds"], rows)
+    return markdown(
+        [
+            "study",
+            "question",
+            "best run",
+            "its test accuracy, mean [95% CI] (n seeds)",
+            "the same checkpoints, AVX2 kernels",
+        ],
+        rows,
+    )
 
 
 def study_table(root, study):
@@ -57,6 +82,14 @@ def study_table(root, study):
         raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
     rows = [[f"`{row['run']}`", *(row[key] for key in list(STUDY_COLUMNS)[1:])] for row in answers[study]["table"]]
     return markdown(list(STUDY_COLUMNS.values()), rows)
+
+
+def answer_table(root, study):
+    """Not a table: a study's answer, the sentences that the figures stage computed from the metrics."""
+    answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
+    if study not in answers:
+        raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
+    return answers[study]["answer"] + "\n"
 
 
 def rules_table(root):
@@ -80,9 +113,35 @@ def rules_table(root):
     )
 
 
+def budget_table(root):
+    """Not a table: the default study's wall time and the per-seed training rate against the
+    notebook's, each with the machine it was measured on."""
+    study, bench = read_json(root / "benchmarks/study.json"), read_json(root / "benchmarks/results.json")
+    jobs = study["rules"]["train"]["jobs"]
+    plain = bench["plain"]
+    minutes, seconds = divmod(round(study["wall_s"]), 60)
+    return (
+        f"The default study, {jobs} training jobs, rebuilt from scratch by `make bench-study` with "
+        f"`snakemake --cores 4`: {minutes} min {seconds} s on "
+        f"{on_machine(study)}. A train job (one seed, one torch thread) trains "
+        f"{plain['our_samples_per_s']:,.0f} samples/s per core, {ratio(plain['ratio'])} the notebook's loop in the "
+        f"same `make bench` run ({on_machine(bench)}).\n"
+    )
+
+
 def on_machine(measured):
+    """The CPU, its ISA (which decides oneDNN's and MKL's kernels), the threads and the libraries."""
     machine = measured["machine"]
-    return f"{machine['cpu']}, {machine['cpus']} CPUs, {machine['threads']} torch thread(s), {measured['when'][:10]}"
+    isa = ", ".join(machine.get("isa") or []) or "ISA not recorded"
+    libraries = ", ".join(
+        f"{name} {machine[key]}"
+        for name, key in (("torch", "torch"), ("oneDNN", "onednn"), ("MKL", "mkl"))
+        if machine.get(key)
+    )
+    return (
+        f"{machine['cpu']} ({isa}), {machine['cpus']} CPUs, {machine['threads']} torch thread(s), {libraries}, "
+        f"{measured['when'][:10]}"
+    )
 
 
 def ratio(spread):
@@ -97,17 +156,26 @@ def throughput_table(root):
             kind,
             f"{bench[kind]['notebook_samples_per_s']:,.0f}",
             f"{bench[kind]['our_samples_per_s']:,.0f}",
-            f"{bench[kind]['our_one_seed_samples_per_s']:,.0f}" if kind == "plain" else "",
             ratio(bench[kind]["ratio"]),
         )
         for kind in ("plain", "augmented")
     ]
-    return (
-        f"`benchmarks/results.json` ({on_machine(bench)}, medians of {bench['repeats']} rounds of fresh processes), "
-        "samples/s:\n\n"
-        + markdown(
-            ["", "notebook's loop", f"ours, {bench['seeds']} seeds", "ours, one seed", "ratio (lowest-highest)"], rows
+    vmap = bench["vmap"]
+    rows.append(
+        (
+            f"plain, {vmap['seeds']} seeds in one vmapped step",
+            "",
+            f"{vmap['samples_per_s']:,.0f}",
+            ratio(vmap["ratio_to_ours"])
+            + " of a train job; "
+            + ("bit-identical" if vmap["bit_identical_beside_other_seeds"] else "not bit-identical")
+            + " beside other seeds",
         )
+    )
+    return (
+        f"`benchmarks/results.json` ({on_machine(bench)}; medians of {bench['repeats']} rounds of fresh "
+        "processes), training samples/s per core:\n\n"
+        + markdown(["", "notebook's loop", "a train job (one seed)", "ratio (lowest-highest)"], rows)
     )
 
 
@@ -122,60 +190,63 @@ def models_table(root):
         )
         for model, rates in bench["models"].items()
     ]
+    return markdown(["model", "as `lenet()` writes it", "as a train job builds it", "ratio (lowest-highest)"], rows)
+
+
+def power_table(root):
+    """Each stated comparison's n, interval and verdict, and the seeds its measured spread calls for."""
+    comparisons = read_json(root / "results/metrics.json")["comparisons"]
+    rows = [
+        (
+            f"`{study}`",
+            f"`{c['run']}` - `{c['reference']}`",
+            c["n"],
+            format_diff(c),
+            f"{c['sd']:.4f}" if c["sd"] is not None else "",
+            c["verdict"],
+            c["seeds_for_power"] or "",
+            c["seeds_for_resolution"] or "",
+        )
+        for study, pairs in comparisons.items()
+        for c in pairs.values()
+    ]
     return markdown(
-        ["model", "as `lenet()` writes it", f"{bench['seeds']} seeds as train runs them", "ratio (lowest-highest)"],
+        [
+            "study",
+            "difference",
+            "n",
+            "mean [95% CI]",
+            "sd of the differences",
+            "verdict",
+            "seeds for 80% power at this mean",
+            "seeds for +-0.001",
+        ],
         rows,
     )
 
 
-def passes_table(root):
-    steps = read_json(root / "benchmarks/results.json")["multiply_adds"]
+def drift_table(root):
+    """The headline runs' test accuracy scored with this machine's kernels and with AVX2's."""
+    drift = read_json(root / "benchmarks/drift.json")
     rows = [
         (
-            p["layer"],
-            p["pass"],
-            f"{p['flops'] / 1e6:,.0f}",
-            f"{p['seconds'] * 1e3:.2f}",
-            f"{p['flops_per_s'] / 1e9:.1f}",
-            f"{p['fraction_of_matmul']:.0%}",
+            f"`{run}`",
+            format_ci(stats["native"]),
+            format_ci(stats["avx2"]),
+            f"{stats['avx2']['mean'] - stats['native']['mean']:+.5f}",
+            f"{stats['max_seed_difference']:.5f}",
         )
-        for p in steps["passes"]
+        for run, stats in drift["runs"].items()
     ]
-    rows.append(("all", "", "", f"{steps['seconds_per_step'] * 1e3:.2f}", "", ""))
-    rows.append(
-        (
-            "our step",
-            ratio(steps["step_over_passes"]) + " the passes",
-            "",
-            f"{steps['our_step_seconds'] * 1e3:.2f}",
-            "",
-            "",
+    kernels = drift["kernels"]
+    return (
+        f"`benchmarks/drift.json` ({on_machine(drift)}; ATen's CPU capability "
+        + " against ".join(f"{libraries['aten_cpu_capability']}" for libraries in kernels.values())
+        + "):\n\n"
+        + markdown(
+            ["run", "this machine's kernels", "AVX2 kernels", "difference of the means", "largest seed difference"],
+            rows,
         )
-    )
-    return markdown(["layer", "pass", "MFLOP per step", "ms", "GFLOP/s", "of the matmul rate"], rows)
-
-
-def targets_table(root):
-    targets = read_json(root / "benchmarks/results.json")["targets"]
-    names = {
-        "plain": "ours against the notebook's loop, plain",
-        "augmented": "ours against the notebook's loop, augmented",
-        "step_over_multiply_adds": "our step against its multiply-add passes",
-    }
-    rows = [
-        (
-            names[name],
-            f"{t['target']:.2f}x",
-            f"{t['measured']:.2f}x",
-            "met" if t["met"] else "not met",
-            f"{t['rest_seconds_allowed'] * 1e3:.2f}",
-            f"{t['rest_seconds_now'] * 1e3:.2f}",
-        )
-        for name, t in targets.items()
-    ]
-    return markdown(
-        ["", "target", "measured (median)", "", "ms of a step it leaves for the rest", "ms the rest takes now"],
-        rows,
     )
 
 
@@ -202,12 +273,14 @@ def render(root, name):
     makers = {
         "results": results_table,
         "study": study_table,
+        "answer": answer_table,
         "rules": rules_table,
+        "budget": budget_table,
         "throughput": throughput_table,
         "models": models_table,
-        "passes": passes_table,
-        "targets": targets_table,
+        "power": power_table,
         "scale": scale_table,
+        "drift": drift_table,
     }
     if kind not in makers:
         raise LenetError(f"table {name!r}: unknown (allowed: {', '.join(makers)})")
