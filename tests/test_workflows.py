@@ -323,17 +323,21 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
 
 def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
     """`snakemake --cores 1` (jobs one after another) writes what `--cores 4` (the built fixture,
-    jobs side by side) wrote: checkpoints, histories and metrics, byte for byte."""
+    jobs side by side) wrote: prepared sets, checkpoints, histories and metrics, byte for byte."""
     repo = copy_repo(tmp_path / "repo")
     use_params(repo, SMOKE_PARAMS)
     (repo / "dvc.lock").unlink()
     commit_all(repo, "smoke params")
-    run(["snakemake", "--cores", "1"], repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    # Up to the evaluations: what follows them reads only these files.
+    run(
+        ["snakemake", "--cores", "1", "--until", "evaluate", "--no-hooks"],
+        repo,
+        {"LENET_MNIST_CACHE": str(wheel_cache)},
+    )
     for pattern in (
         "models/*/*.pt",
         "results/history/*/*.csv",
         "results/metrics/*/*.json",
-        "results/metrics.json",
         "data/prepared/*/*/*.npz",
     ):
         files = sorted(path.relative_to(built) for path in built.glob(pattern))
@@ -451,14 +455,15 @@ def test_a_seed_more_trains_that_seed_alone_and_touches_no_checkpoint(built_copy
         assert done.returncode != 0 and "workflow/jobs.yaml: rewritten" in done.stdout + done.stderr
         out = run(["dvc", "repro"], built_copy, env).stdout
         trained = set(re.findall(r"Running stage 'train@([^']+)'", out))
-        run(["lenet-mnist", "touch"], built_copy, env)
     else:
-        out = run(["snakemake", "--cores", "4"], built_copy, env).stderr
-        trained = set(re.findall(r"train --log logs/train/(\w+)/(\d+)\.log", out))
-        trained = {f"{run}-{seed}" for run, seed in trained}
+        done = run(["snakemake", "--cores", "4", "--printshellcmds"], built_copy, env)
+        out = done.stdout + done.stderr
+        trained = {f"{run}-{seed}" for run, seed in re.findall(r"train --log logs/train/(\w+)/(\d+)\.log", out)}
     assert trained == {"small-2", "larger-2"}
     after = times_and_bytes(built_copy, "models/*/*.pt")
     assert {path: after[path] for path in before} == before and len(after) == len(before) + 2
+    if engine == "dvc":  # which resets every output's time in the pipeline's order, for Snakemake
+        run(["lenet-mnist", "touch"], built_copy, env)
     assert up_to_date(built_copy, env)
 
 
@@ -622,7 +627,8 @@ def wait_for(condition, what, seconds=120):
 
 def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    snakemake = start(["snakemake", "--cores", "1", "--forcerun", "train"], built_copy, env)
+    # One training job each way: the lock is held from the first job to the last.
+    snakemake = start(["snakemake", "--cores", "1", "--forcerun", "train", "models/small/0.pt"], built_copy, env)
     try:
         wait_for(lambda: dvc_lock_is_held(built_copy), "snakemake holds DVC's lock")
         done = run(["dvc", "repro"], built_copy, env, check=False)
@@ -630,7 +636,8 @@ def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
     finally:
         out, _ = snakemake.communicate(timeout=300)
     assert snakemake.returncode == 0, out
-    dvc = start(["dvc", "repro", "--force"], built_copy, env)
+    trains = [f"train@{run}-{seed}" for run in ("small", "larger") for seed in (0, 1)]
+    dvc = start(["dvc", "repro", "--force", "--single-item", *trains], built_copy, env)
     try:
         wait_for(lambda: dvc_lock_is_held(built_copy), "dvc repro holds its lock")
         refused = []
@@ -835,7 +842,7 @@ def test_the_cache_goes_through_s3_to_a_fresh_clone(built_copy, s3_server, tmp_p
     write_params(built_copy, params)
     run(["dvc", "repro"], built_copy, env)
     missing = json.loads(run_against(s3_server, ["dvc", "status", "--cloud", "--json"], built_copy, env).stdout)
-    assert "models/small" in missing and set(missing.values()) == {"new"}
+    assert {"models/small/0.pt", "models/small/1.pt"} <= set(missing) and set(missing.values()) == {"new"}
 
 
 @pytest.mark.parametrize("fault", ["wrong credentials", "server down"])
