@@ -101,10 +101,11 @@ TIME_HEADROOM = 4
 MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
 
 
-def measured(rule):
-    if rule not in MEASURED:
-        logger.warning(f"lenet-mnist: rule {rule} has no entry in benchmarks/study.json: default resources")
-    return MEASURED.get(rule, DEFAULTS)
+def measured(name):
+    """A rule's measurement, or the defaults (and a warning naming it)."""
+    if name not in MEASURED:
+        logger.warning(f"lenet-mnist: benchmarks/study.json has no entry for {name}; it gets the default resources")
+    return MEASURED.get(name, DEFAULTS)
 
 
 def needs(rule, **overrides):
@@ -133,13 +134,6 @@ def train_priority(wildcards):
     side by side rather than one long job alone, which would leave the other CPUs idle."""
     run = PARAMS["runs"][wildcards.run]
     return round(100 * run["fraction"] * run["epochs"])
-
-
-wildcard_constraints:
-    run="|".join(map(re.escape, RUNS)),
-    fraction="|".join(map(re.escape, FRACTIONS)),
-    policy="|".join(map(re.escape, PARAMS["policies"])),
-    seed=r"\d+",
 
 
 def fingerprint(stage):
@@ -179,3 +173,10 @@ def every_training(pattern):
 
 def preview_input(wildcards):
     return prepared_path(wildcards.policy, dict(previews(PARAMS))[wildcards.policy], 0)
+
+
+wildcard_constraints:
+    run="|".join(map(re.escape, RUNS)),
+    fraction="|".join(map(re.escape, FRACTIONS)),
+    policy="|".join(map(re.escape, PARAMS["policies"])),
+    seed=r"\d+",
