@@ -20,6 +20,10 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
+        # Every checkpoint and history too: a kill that lost some (a forced rerun removes them
+        # first) gets them rebuilt, although the results downstream are still there.
+        every_training("models/{run}/{seed}.pt"),
+        every_training("results/history/{run}/{seed}.csv"),
         "results/metrics.json",
         expand("results/plots/{run}.png", run=RUNS),
         expand("results/previews/{policy}.png", policy=[policy for policy, _ in previews(PARAMS)]),
@@ -40,6 +44,11 @@ onsuccess:
     # Every job of this run's DAG is now up to date: record the matching stages in dvc.lock, so that
     # `dvc status` agrees (sync.py). A failure here fails the run.
     release_dvc_lock()
+    if read_params("params.yaml") != WRITTEN:
+        sys.exit(
+            "lenet-mnist: error: params.yaml: edited while the jobs ran, which read it before; dvc.lock "
+            "is not updated: run snakemake again"
+        )
     built = sorted({str(f) for job in workflow.dag.jobs for f in job.output} | set(map(fingerprint, FINGERPRINTED)))
     shell("lenet-mnist lock --log logs/lock.log " + " ".join(map(shlex.quote, built)))
 

@@ -87,7 +87,7 @@ def test_prepare_keeps_the_labels_with_their_images_and_the_preview_draws_them(t
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
     subsample(0.5, 2, raw, tmp_path / "train.npy", tmp_path / "subset.npy")
     prepare(params, "p", "0.5", 2, raw, tmp_path / "train.npy", tmp_path / "subset.npy", tmp_path / "t.npz")
-    views, labels = load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 2})
+    views, labels, _ = load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 2})
     subset = np.load(tmp_path / "subset.npy")
     images, all_labels = read_part(raw, "train")
     assert views.shape == (3, 80, 28, 28)

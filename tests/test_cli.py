@@ -1,6 +1,7 @@
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from conftest import SMOKE_PARAMS
 
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.cli import main
+from lenet_mnist.data import save_indices, save_trainset
 from lenet_mnist.idx import encode_idx, read_idx
 from lenet_mnist.model import build_model
 
@@ -243,8 +245,21 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
         ),
         (lambda text: text + "extra: caf\xe9\n", "not UTF-8 text"),
         (lambda text: text + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 16 levels"),
+        (lambda text: text.replace("  small: {", "  1: {", 1), "runs.1: YAML reads this key as int, not as a name"),
+        (lambda text: text.replace("  none: {}", "  null: {}"), "policies.None: YAML reads this key as NoneType"),
     ],
-    ids=["nan", "float epochs", "huge seed count", "1e-3", "newline name", "tiny subset", "latin-1", "deep"],
+    ids=[
+        "nan",
+        "float epochs",
+        "huge seed count",
+        "1e-3",
+        "newline name",
+        "tiny subset",
+        "latin-1",
+        "deep",
+        "int key",
+        "null key",
+    ],
 )
 def test_every_class_of_bad_params_stops_a_stage_with_one_line(workdir, raw_dir, capsys, edit, message):
     text = edit(SMOKE_PARAMS.read_text())
@@ -252,3 +267,137 @@ def test_every_class_of_bad_params_stops_a_stage_with_one_line(workdir, raw_dir,
     line = one_error(capsys, split_args(raw_dir))
     assert f"split: error: params.yaml: {message}" in line
     assert nothing_in(workdir / "out")
+
+
+@pytest.fixture
+def no_hang():
+    """A read that blocks (a FIFO) fails the test after 10 s instead of stalling it."""
+
+    def hung(signum, frame):
+        raise TimeoutError("blocked on a read")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("where", ["params.yaml", "a raw file"])
+def test_a_fifo_is_refused_without_a_read(workdir, raw_dir, capsys, no_hang, where):
+    fifo = workdir / "params.yaml" if where == "params.yaml" else raw_dir / "train-labels-idx1-ubyte"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    line = one_error(capsys, split_args(raw_dir))
+    named = "--params params.yaml" if where == "params.yaml" else f"--raw {fifo}"
+    assert line.endswith(f"split: error: {named}: not a regular file or directory (a FIFO or device is never read)")
+    assert nothing_in(workdir / "out")
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--out", "results/metrics"], "--out results/metrics: overlaps the input --metrics-dir results/metrics"),
+        (
+            ["--out", "results/metrics/small/2.json"],
+            "--out results/metrics/small/2.json: overlaps the input --metrics-dir",
+        ),
+        (["--out", "results", "--log", "x.log"], "--out results: overlaps the input --metrics-dir results/metrics"),
+        (["--out", "s.json", "--log", "params.yaml"], "--log params.yaml: overlaps the input --params params.yaml"),
+    ],
+    ids=["an input", "inside an input", "above an input", "the log on params.yaml"],
+)
+def test_an_output_that_overlaps_an_input_is_refused_before_anything_is_written(workdir, capsys, args, flag):
+    (workdir / "results/metrics/small").mkdir(parents=True)
+    (workdir / "results/metrics/small/0.json").write_text("{}")
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+    summarize = ["summarize", "--metrics-dir", "results/metrics", "--history-dir", "h", "--derivations", "d.json"]
+    line = one_error(capsys, summarize + args)
+    assert line.endswith(f"summarize: error: {flag}" + line.split(flag, 1)[1]) and flag in line
+    assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
+
+
+def test_a_directory_output_keeps_a_directory_its_stage_did_not_write(workdir, raw_dir, capsys):
+    plots = workdir / "results/plots"
+    plots.mkdir(parents=True)
+    (plots / "small.png").write_bytes(b"another stage's figure")
+    line = one_error(capsys, ["derivations", "--raw", str(raw_dir), "--out-dir", "results/plots"])
+    assert line.endswith(
+        "derivations: error: results/plots: exists and was not written by lenet-mnist derivations, so it is not "
+        "replaced; remove it, or give the stage another output path"
+    )
+    assert [p.name for p in plots.iterdir()] == ["small.png"]
+
+
+@pytest.mark.parametrize(
+    "indices, message",
+    [
+        ([-1, 5, 7], "holds indices from -1 to 7 (allowed: 0 to 59999)"),
+        ([3, 60_000], "holds indices from 3 to 60000 (allowed: 0 to 59999)"),
+        ([3, 4, 4], "holds 1 repeated indices (each image once)"),
+    ],
+    ids=["negative", "out of range", "repeated"],
+)
+def test_index_files_are_checked_for_what_they_mean(workdir, raw_dir, capsys, indices, message):
+    save_indices(workdir / "t.npy", indices)
+    subsample = ["subsample", "--fraction", "0.005", "--seed", "0", "--raw", str(raw_dir), "--train", "t.npy"]
+    line = one_error(capsys, [*subsample, "--out", "out/s.npy"])
+    assert line.endswith(f"subsample: error: t.npy: {message}")
+    assert nothing_in(workdir / "out")
+
+
+def test_training_on_validation_images_is_refused(workdir, raw_dir, capsys):
+    subset = np.arange(20, 270, dtype=np.int64)
+    images = np.zeros((1, len(subset), 28, 28), dtype=np.uint8)
+    key = {"policy": "none", "fraction": "0.005", "seed": 0}
+    save_trainset(workdir / "t.npz", images, np.zeros(len(subset), dtype=np.uint8), subset, key)
+    save_indices(workdir / "v.npy", np.arange(0, 30))  # ten of the training images
+    line = one_error(capsys, ["train", "--run", "small", "--seed", "0", *train_files(raw_dir)])
+    assert line.endswith("train: error: t.npz: holds 10 images of the validation split v.npy")
+    assert nothing_in(workdir / "out")
+
+
+def test_threads_must_be_a_whole_number_of_at_least_one(workdir, raw_dir, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--run", "small", "--seed", "0", *train_files(raw_dir), "--threads", "0"])
+    assert exit.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()[-1:]
+    assert line == "lenet-mnist train: error: argument --threads: '0' is not a whole number >= 1"
+
+
+def test_a_corrupt_summary_is_one_line(workdir, capsys):
+    (workdir / "metrics.json").write_text('{"runs": {"small": ')
+    args = ["figures", "--summary", "metrics.json", "--history-dir", "h", "--metrics-dir", "m", "--out-dir", "out"]
+    line = one_error(capsys, args)
+    assert "figures: error: metrics.json: not a summary written by lenet-mnist summarize (Expecting value" in line
+    assert not (workdir / "out").exists()
+
+
+def test_params_edited_while_a_stage_runs_fail_it(workdir, raw_dir, capsys, monkeypatch):
+    """Both tools record the params.yaml they find when a stage ends: outputs of the old values
+    must not be recorded under the new ones."""
+    from lenet_mnist import cli
+
+    real_split = cli.run_split
+
+    def split_then_edit(params, args):
+        real_split(params, args)
+        (workdir / "params.yaml").write_text(SMOKE_PARAMS.read_text().replace("seed: 0", "seed: 1", 1))
+
+    monkeypatch.setattr(cli, "run_split", split_then_edit)
+    line = one_error(capsys, ["split", "--raw", str(raw_dir), "--train", "out/t.npy", "--val", "out/v.npy"])
+    assert line.endswith(
+        "split: error: params.yaml: edited while split ran, whose outputs are of the values it read at its start; "
+        "run it again"
+    )
+
+
+def test_cuda_without_a_gpu_is_refused_by_the_check(workdir, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (workdir / "params.yaml").write_text(SMOKE_PARAMS.read_text().replace("device: cpu", "device: cuda"))
+    line = one_error(capsys, ["check"])
+    assert line.endswith(
+        "check: error: params.yaml: compute.device: cuda, but torch finds no CUDA device on this machine "
+        "(allowed here: auto, cpu)"
+    )
+    assert not (workdir / "workflow").exists()

@@ -38,6 +38,7 @@ def test_jobs_are_keyed_by_what_they_depend_on(params):
         "prepared": "data/prepared/none/0.005/1.npz",
         "model": "lenet_relu_max",
         "optimizer": "adam",
+        "threads": params["compute"]["threads"],
     }
 
 

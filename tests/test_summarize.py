@@ -3,6 +3,7 @@ import math
 import pytest
 from scipy import stats
 
+from lenet_mnist.records import read_history
 from lenet_mnist.summarize import (
     RESOLUTION,
     comparisons,
@@ -38,10 +39,11 @@ def test_identical_seeds_give_a_zero_width_interval():
 
 
 def test_epochs_to_a_validation_accuracy(tmp_path):
-    history = tmp_path / "h.csv"
-    history.write_text(
+    path = tmp_path / "h.csv"
+    path.write_text(
         "epoch,train_loss,train_accuracy,val_loss,val_accuracy\n1,1,0.5,1,0.90\n2,1,0.5,1,0.951\n3,1,0.5,1,0.97\n"
     )
+    history = read_history(path, "run", 0, epochs=3)
     assert epochs_to(history, 0.95) == 2 and epochs_to(history, 0.98) is None
 
 

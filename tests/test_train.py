@@ -1,3 +1,4 @@
+import argparse
 import csv
 import json
 import re
@@ -144,6 +145,16 @@ def test_bad_checkpoints_are_refused(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(LenetError, match="not a readable lenet-mnist checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_pickled_object_is_refused_without_advice_to_unpickle_it(tmp_path):
+    path = tmp_path / "object.pt"
+    torch.save({"state_dict": argparse.Namespace(weights=1)}, path)
+    with pytest.raises(LenetError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"{path}: not a lenet-mnist checkpoint: it holds a pickled argparse.Namespace, and only tensors are read"
+    )
 
 
 def test_truncated_and_foreign_checkpoints_are_refused(tmp_path, params):

@@ -12,6 +12,19 @@ from lenet_mnist.jobs import JOBS_FILE, jobs_yaml
 log = logging.getLogger(__name__)
 
 
+def check_device(params):
+    """A plan that trains on CUDA needs a CUDA device where the jobs run: refused before any job
+    (whose outputs Snakemake removes before it runs) rather than as a traceback in each."""
+    if params["compute"]["device"] == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise LenetError(
+                "params.yaml: compute.device: cuda, but torch finds no CUDA device on this machine "
+                "(allowed here: auto, cpu)"
+            )
+
+
 def sync_generated(params):
     """Fingerprints and the jobs file, from the code and params.yaml; whether the jobs changed."""
     if rewritten := write_fingerprints():
@@ -20,9 +33,10 @@ def sync_generated(params):
 
 
 def check(params):
+    check_device(params)
     if sync_generated(params):
         raise LenetError(
-            f"{JOBS_FILE}: rewritten, as params.yaml now defines other jobs (runs, seeds or fractions); "
-            "dvc read the old list, so run the same dvc command again"
+            f"{JOBS_FILE}: rewritten, as params.yaml now defines other jobs (runs, seeds, fractions or "
+            "their values); dvc read the old list, so run the same dvc command again"
         )
     log.info("params.yaml is valid; %s and the code fingerprints are up to date", JOBS_FILE)

@@ -1,6 +1,8 @@
 """Checkpoints: the weights, the architecture that holds them, the run's params and the epoch."""
 
 import io
+import pickle
+import re
 
 import torch
 
@@ -26,6 +28,13 @@ def load_tensors(path, what):
     (Its unpickler raises whatever the bytes lead it to: IndexError for b"truncated", say.)"""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # Not torch's message, which advises weights_only=False: that would run what the file holds.
+        if found := re.search(r"Unsupported global: GLOBAL (\S+)", str(e)):
+            raise LenetError(
+                f"{path}: not a {what}: it holds a pickled {found[1]}, and only tensors are read"
+            ) from None
+        raise LenetError(f"{path}: not a readable {what} (not a file that torch.save wrote)") from None
     except Exception as e:
         raise LenetError(f"{path}: not a readable {what} ({one_line(e)})") from None
 

@@ -2,12 +2,14 @@
 `lock`, `touch`, `push` and `pull`, which keep the two in agreement (sync.py)."""
 
 import argparse
+import copy
 import logging
+import stat
 import sys
 from pathlib import Path
 
 from lenet_mnist.errors import LenetError, os_error_line
-from lenet_mnist.params import load_params
+from lenet_mnist.params import read_params, validate_params
 
 log = logging.getLogger("lenet_mnist")
 
@@ -99,10 +101,13 @@ def run_summarize(params, args):
 def run_plot(params, args):
     from lenet_mnist.jobs import run_seeds
     from lenet_mnist.plot import plot_learning_curves
+    from lenet_mnist.records import read_history
 
     run = checked_run(params, args.run)
+    epochs = params["runs"][run]["epochs"]
     paths = {seed: args.history_dir / f"{seed}.csv" for seed in run_seeds(params, run)}
-    plot_learning_curves(paths, args.out, title=run)
+    histories = {seed: read_history(path, run, seed, epochs) for seed, path in paths.items()}
+    plot_learning_curves(histories, args.out, title=run)
 
 
 def run_figures(params, args):
@@ -179,6 +184,51 @@ def run_pull(params, args):
     pull(args.remote)
 
 
+def positive(text):
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def special_file(path):
+    """The first file at or under `path` that is neither a regular file nor a directory (a FIFO, a
+    socket, a device), which a read would block on or misread; None if there is none."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: the stage names it when it opens it
+    if stat.S_ISDIR(mode):
+        return next((found for child in sorted(path.iterdir()) if (found := special_file(child))), None)
+    return None if stat.S_ISREG(mode) else path
+
+
+def check_paths(args):
+    """Refuse, before anything is read or written, inputs that are special files and outputs that
+    would overwrite an input or write into one (--out at an input's directory, say)."""
+
+    def given(role):
+        return [(flag, getattr(args, flag[2:].replace("-", "_"))) for flag in getattr(args, role, [])]
+
+    inputs, outputs = [("--params", args.params), *given("input_flags")], given("output_flags")
+    if args.log:
+        outputs.append(("--log", args.log))
+    for flag, path in inputs:
+        if found := special_file(path):
+            raise LenetError(f"{flag} {found}: not a regular file or directory (a FIFO or device is never read)")
+    for out_flag, out in outputs:
+        for in_flag, source in inputs:
+            a, b = out.resolve(), source.resolve()
+            if a == b or a in b.parents or b in a.parents:
+                raise LenetError(
+                    f"{out_flag} {out}: overlaps the input {in_flag} {source} (an output must be a path of its own)"
+                )
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
@@ -193,7 +243,10 @@ def build_parser():
         return sub
 
     def path(sub, flag, help):
+        """A path argument, an output if its help says so, else an input (main checks them)."""
         sub.add_argument(flag, type=Path, required=True, help=help)
+        role = "output_flags" if help.startswith("output") else "input_flags"
+        sub.set_defaults(**{role: [*(sub.get_default(role) or []), flag]})
 
     sub = stage("download", run_download, "fetch the four raw MNIST files (official md5s)")
     path(sub, "--out", "raw directory, torchvision's layout (data/MNIST/raw)")
@@ -240,7 +293,7 @@ def build_parser():
     path(sub, "--val-split", "validation indices (.npy)")
     path(sub, "--checkpoint", "output: the final checkpoint (.pt)")
     path(sub, "--history", "output: per-epoch losses and accuracies (.csv)")
-    sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    sub.add_argument("--threads", type=positive, default=1, help="torch threads (default: %(default)s)")
 
     sub = stage("evaluate", run_evaluate, "test metrics of one checkpoint on the official 10k test set")
     run(sub)
@@ -273,10 +326,13 @@ def build_parser():
     sub = stage("bench", run_bench, "training samples per second: a train job against the notebook's loop")
     path(sub, "--raw", "raw directory")
     path(sub, "--out", "output: the measured numbers and the machine (.json)")
-    sub.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
-    sub.add_argument("--samples", type=int, default=12_800, help="images per timed epoch (default: %(default)s)")
+    sub.add_argument("--threads", type=positive, default=1, help="torch threads (default: %(default)s)")
+    sub.add_argument("--samples", type=positive, default=12_800, help="images per timed epoch (default: %(default)s)")
     sub.add_argument(
-        "--repeats", type=int, default=5, help="rounds of fresh processes, one per contender (default: %(default)s)"
+        "--repeats",
+        type=positive,
+        default=5,
+        help="rounds of fresh processes, one per contender (default: %(default)s)",
     )
     sub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: %(default)s)")
 
@@ -291,8 +347,8 @@ def build_parser():
     path(sub, "--out", "output: the test accuracies under both, per run (.json)")
 
     sub = stage("bench-scale", run_bench_scale, "snakemake -n and dvc status on params.yaml and on a generated study")
-    sub.add_argument("--runs", type=int, default=1000, help="runs of the generated study (default: %(default)s)")
-    sub.add_argument("--repeats", type=int, default=3, help="timed calls of each (default: %(default)s)")
+    sub.add_argument("--runs", type=positive, default=1000, help="runs of the generated study (default: %(default)s)")
+    sub.add_argument("--repeats", type=positive, default=3, help="timed calls of each (default: %(default)s)")
     path(sub, "--out", "output: the measured times (.json)")
 
     sub = stage("lock", run_lock, "record in dvc.lock the stages whose outputs a Snakemake run built")
@@ -321,12 +377,24 @@ def setup_logging(log_file):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        check_paths(args)
         setup_logging(args.log)
+    except LenetError as e:
+        print(f"lenet-mnist {args.stage}: error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:  # --log names a directory, say
         print(f"lenet-mnist {args.stage}: error: --log {os_error_line(e)}", file=sys.stderr)
         return 1
     try:
-        args.func(load_params(args.params), args)
+        written = read_params(args.params)
+        args.func(validate_params(copy.deepcopy(written), args.params), args)
+        # Both tools record the params.yaml they find once a stage ends: outputs built from values
+        # that were edited meanwhile must not be recorded as built from the new ones.
+        if read_params(args.params) != written:
+            raise LenetError(
+                f"{args.params}: edited while {args.stage} ran, whose outputs are of the values it read "
+                "at its start; run it again"
+            )
     except LenetError as e:
         log.error("%s: error: %s", args.stage, e)
         return 1

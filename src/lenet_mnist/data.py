@@ -10,6 +10,7 @@ import torch
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_path
 from lenet_mnist.idx import read_idx
+from lenet_mnist.sizes import MNIST_TRAIN_IMAGES
 
 PARTS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),  # the official 60k
@@ -82,7 +83,18 @@ def load_indices(path):
         raise LenetError(f"{path}: not an index file written by lenet-mnist ({e})") from None
     if indices.dtype != np.int64 or indices.ndim != 1:
         raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
+    check_indices(path, indices)
     return indices
+
+
+def check_indices(path, indices):
+    """Indices into MNIST's training part mean distinct images: each in range, none twice."""
+    if len(indices) and not 0 <= indices.min() <= indices.max() < MNIST_TRAIN_IMAGES:
+        raise LenetError(
+            f"{path}: holds indices from {indices.min()} to {indices.max()} (allowed: 0 to {MNIST_TRAIN_IMAGES - 1})"
+        )
+    if len(np.unique(indices)) != len(indices):
+        raise LenetError(f"{path}: holds {len(indices) - len(np.unique(indices))} repeated indices (each image once)")
 
 
 def save_trainset(path, views, labels, indices, key):
@@ -100,12 +112,14 @@ def read_trainset(path):
         raise LenetError(f"{path}: not a training set written by lenet-mnist prepare ({e})") from None
     if views.dtype != np.uint8 or views.ndim != 4 or not views.shape[1] == len(labels) == len(indices):
         raise LenetError(f"{path}: views of shape {views.shape} do not match {len(labels)} labels")
+    check_indices(path, indices)
     return views, labels, indices, key
 
 
 def load_trainset(path, key):
-    """(views, labels) of the set prepared for `key`, or an error naming what it was prepared for."""
-    views, labels, _, found = read_trainset(path)
+    """(views, labels, indices) of the set prepared for `key`, or an error naming what it was
+    prepared for."""
+    views, labels, indices, found = read_trainset(path)
     if found != key:
         raise LenetError(f"{path}: prepared for {found}, not for {key}")
-    return views, labels
+    return views, labels, indices

@@ -233,7 +233,7 @@ def derivations(params, raw_dir, out_dir):
         **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
         **{f"ps3_{k}": v for k, v in positional.items()},
     }
-    with atomic_dir(out_dir) as written:  # the figures and checks.json: complete or absent
+    with atomic_dir(out_dir, "derivations") as written:  # the figures and checks.json: complete or absent
         plot_sobel(digits, written / "ps1_sobel.png")
         plot_bptt(spec, generator, written / "ps2_bptt.png")
         plot_positional(p, x, written / "ps3_positional.png")

@@ -202,7 +202,7 @@ def is_complete(raw_dir):
 def install(files, raw_dir):
     """Put the verified files in place as a whole directory, so that a kill or a full disk leaves
     no partial one."""
-    with atomic_dir(raw_dir) as staging:
+    with atomic_dir(raw_dir, "download", names=OFFICIAL_MD5) as staging:
         for name in OFFICIAL_MD5:
             (staging / name).write_bytes(files[name])
 

@@ -44,7 +44,7 @@ def evaluate(params, run, seed, checkpoint_path, raw_dir, metrics_path):
         )
     images, labels = to_tensors(*read_part(raw_dir, "test"))
     metrics = metrics_of(predict(model, images, params["evaluate"]["batch_size"]), labels)
-    metrics["epochs"] = ckpt["epoch"]
+    metrics.update(run=run, seed=seed, epochs=ckpt["epoch"])  # what summarize checks it reads
     write_json(metrics_path, metrics)
     log.info(
         "%s: test accuracy %.4f, loss %.4f on %d images",

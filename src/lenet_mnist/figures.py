@@ -4,7 +4,6 @@ runs and paired differences), all computed here from the metrics (report.json); 
 behind the figures as CSV, for `dvc plots`: curves.csv (learning curves), sizes.csv (accuracy
 against training-set size), confusion.csv."""
 
-import json
 import logging
 
 import matplotlib
@@ -20,6 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
 from lenet_mnist.jobs import run_seeds  # noqa: E402
 from lenet_mnist.plot import long_history, save  # noqa: E402
+from lenet_mnist.records import history_of, read_json, read_metrics  # noqa: E402
 from lenet_mnist.sizes import run_size  # noqa: E402
 from lenet_mnist.summarize import format_ci, format_diff, mean_ci  # noqa: E402
 
@@ -55,7 +55,7 @@ def learning_curves(params, runs, history_dir, out_dir, study):
     """Draws a study's learning curves; returns their means over seeds, a row per run and epoch."""
     history = pd.concat(
         [
-            pd.read_csv(history_dir / run / f"{seed}.csv").assign(run=run, seed=seed)
+            pd.DataFrame(history_of(params, history_dir, run, seed)).assign(run=run, seed=seed)
             for run in runs
             for seed in run_seeds(params, run)
         ],
@@ -145,7 +145,7 @@ def confusion(params, summary, metrics_dir, out_dir):
     in confusion.csv, as dvc's confusion template counts them."""
     best = summary["best"]["run"]
     matrices = {
-        seed: np.array(json.loads((metrics_dir / best / f"{seed}.json").read_text())["confusion_matrix"])
+        seed: np.array(read_metrics(metrics_dir / best / f"{seed}.json", best, seed)["confusion_matrix"])
         for seed in run_seeds(params, best)
     }
     actual, predicted = np.indices((10, 10)).reshape(2, -1)
@@ -323,7 +323,7 @@ def notebook_comparison(params, summary, history_dir):
                 else:
                     ours = mean_ci(
                         [
-                            float(pd.read_csv(history_dir / run / f"{seed}.csv")["val_accuracy"].iloc[-1])
+                            history_of(params, history_dir, run, seed)[-1]["val_accuracy"]
                             for seed in run_seeds(params, run)
                         ]
                     )
@@ -335,12 +335,12 @@ def notebook_comparison(params, summary, history_dir):
 
 def figures(params, summary_path, history_dir, metrics_dir, out_dir):
     """The study figures, their tables and the report's texts, written as a set."""
-    with atomic_dir(out_dir) as staging:
+    with atomic_dir(out_dir, "figures") as staging:
         write_figures(params, summary_path, history_dir, metrics_dir, staging)
 
 
 def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
-    summary = json.loads(summary_path.read_text())
+    summary = read_json(summary_path, "a summary written by lenet-mnist summarize")
     captions, answers, curves, sizes = {}, [], [], []  # answers: a list, in the order of params.yaml
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":

@@ -24,10 +24,8 @@ def trainings(params):
 
 def prepared_sets(params):
     """(policy, fraction, seed) of every prepared training set, sorted, each once."""
-    spelled = {f: str(f) for f in params["subsample"]["fractions"]}
     found = {
-        (params["runs"][run]["policy"], spelled[params["runs"][run]["fraction"]], seed)
-        for run, seed in trainings(params)
+        (params["runs"][run]["policy"], str(params["runs"][run]["fraction"]), seed) for run, seed in trainings(params)
     }
     return sorted(found)
 
@@ -54,17 +52,18 @@ def prepared_path(policy, fraction, seed):
 
 
 def dvc_vars(params):
-    """What dvc.yaml's foreach loops read: a mapping per stage, keyed as DVC names its stages."""
-    spelled = {f: str(f) for f in params["subsample"]["fractions"]}
+    """What dvc.yaml's foreach loops read: a mapping per stage, keyed as DVC names its stages. Every
+    value that reaches a command comes from here, validated, not from params.yaml itself."""
 
     def run_job(run, seed):
         spec = params["runs"][run]
         return {
             "run": run,
             "seed": seed,
-            "prepared": prepared_path(spec["policy"], spelled[spec["fraction"]], seed),
+            "prepared": prepared_path(spec["policy"], str(spec["fraction"]), seed),
             "model": spec["model"],
             "optimizer": spec["optimizer"],
+            "threads": params["compute"]["threads"],
         }
 
     return {
@@ -72,6 +71,7 @@ def dvc_vars(params):
         "prepare_jobs": {f"{p}-{f}-{s}": {"policy": p, "fraction": f, "seed": s} for p, f, s in prepared_sets(params)},
         "preview_jobs": {p: {"policy": p, "fraction": f} for p, f in previews(params)},
         "run_jobs": {f"{run}-{seed}": run_job(run, seed) for run, seed in trainings(params)},
+        "plot_jobs": {run: {"run": run} for run in params["runs"]},
     }
 
 

@@ -99,6 +99,18 @@ def _non_finite(value, key=""):
     return None
 
 
+def _non_string_key(value, key=()):
+    """The path to the first mapping key that YAML read as other than a string (`1:`, `true:`,
+    `null:`), which the schema's name patterns never see; None if there is none."""
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        if isinstance(value, dict) and not isinstance(name, str):
+            return (*key, name)
+        if found := _non_string_key(child, (*key, name)):
+            return found
+    return None
+
+
 def _check_shape(node):
     """Refuse, before anything is built from it, a document nested too deeply or whose aliases
     expand it beyond any study (a "billion laughs" bomb builds nothing, but validating it would
@@ -217,6 +229,11 @@ def validate_params(params, path):
     """`params` as read from `path`, validated and with the schema's defaults filled in (in place)."""
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping of sections ({', '.join(SCHEMA['required'])})")
+    if found := _non_string_key(params):
+        raise ParamsError(
+            f"{path}: {'.'.join(map(str, found))}: YAML reads this key as {type(found[-1]).__name__}, not "
+            f'as a name (a key must be a string: quote it, as in "{found[-1]}":)'
+        )
     if found := _non_finite(params):
         raise ParamsError(
             f"{path}: {found[0]}: {found[1]} is not a finite number (every number in params.yaml must be finite)"
@@ -235,6 +252,8 @@ def read_params(path):
     """params.yaml as written (no defaults), read with the same checks of the file itself."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the read
+            raise ParamsError(f"{path}: not a regular file")
         text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ParamsError(f"{path}: cannot read ({e.strerror})") from None

@@ -31,9 +31,9 @@ def save(fig, path, dpi=120):
     plt.close(fig)
 
 
-def plot_learning_curves(history_paths, png_path, title):
-    """`history_paths` maps each seed to its history; lines are means over seeds, bands 95% CIs."""
-    history = pd.concat([pd.read_csv(path).assign(seed=seed) for seed, path in history_paths.items()])
+def plot_learning_curves(histories, png_path, title):
+    """`histories` maps each seed to its history's rows; lines are means over seeds, bands 95% CIs."""
+    history = pd.concat([pd.DataFrame(rows).assign(seed=seed) for seed, rows in histories.items()])
     grid = sns.relplot(
         data=long_history(history.drop(columns="seed")),
         x="epoch",
@@ -51,9 +51,9 @@ def plot_learning_curves(history_paths, png_path, title):
     grid.set_titles(col_template="{col_name}")
     for ax in grid.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    grid.figure.suptitle(f"{title} (mean over {len(history_paths)} seeds, 95% CI)", y=1.03)
+    grid.figure.suptitle(f"{title} (mean over {len(histories)} seeds, 95% CI)", y=1.03)
     save(grid.figure, png_path)
-    log.info("%s -> %s", ", ".join(map(str, history_paths.values())), png_path)
+    log.info("%s, seeds %s -> %s", title, ", ".join(map(str, histories)), png_path)
 
 
 def plot_preview(originals, views, png_path, title, max_views=5):

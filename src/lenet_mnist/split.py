@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from lenet_mnist.data import read_labels, save_indices
+from lenet_mnist.files import atomic_set
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def split_indices(n, val_size, seed):
 def split(params, raw_dir, train_path, val_path):
     n = len(read_labels(raw_dir, "train"))
     train, val = split_indices(n, params["split"]["val_size"], params["split"]["seed"])
-    save_indices(train_path, train)
-    save_indices(val_path, val)
+    with atomic_set(train_path, val_path) as (train_tmp, val_tmp):  # both or neither
+        save_indices(train_tmp, train)
+        save_indices(val_tmp, val)
     log.info("split %d images into %d train (%s) and %d validation (%s)", n, len(train), train_path, len(val), val_path)

@@ -2,17 +2,15 @@
 each study's paired comparisons, in one git-tracked file that `dvc metrics diff` reads as a table
 of results."""
 
-import csv
-import json
 import logging
 import math
 import statistics
 
 from scipy import stats
 
-from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
 from lenet_mnist.jobs import run_seeds
+from lenet_mnist.records import history_of, read_json, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -119,20 +117,9 @@ def comparisons(params, runs):
     }
 
 
-def read_metrics(path, run, seed):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise LenetError(f"{path}: cannot read the metrics of run {run}, seed {seed} ({e})") from None
-
-
-def epochs_to(history_path, threshold):
+def epochs_to(history, threshold):
     """The first epoch whose validation accuracy reaches the threshold; None if none does."""
-    with open(history_path, newline="") as f:
-        for row in csv.DictReader(f):
-            if float(row["val_accuracy"]) >= threshold:
-                return int(row["epoch"])
-    return None
+    return next((int(row["epoch"]) for row in history if row["val_accuracy"] >= threshold), None)
 
 
 def speed(epochs):
@@ -154,8 +141,9 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
             seed: read_metrics(metrics_dir / run / f"{seed}.json", run, seed) for seed in run_seeds(params, run)
         }
         for seed, metrics in per_seed.items():
+            history = history_of(params, history_dir, run, seed)
             for key, threshold in THRESHOLDS.items():
-                metrics[key] = epochs_to(history_dir / run / f"{seed}.csv", threshold)
+                metrics[key] = epochs_to(history, threshold)
         runs[run] = {
             **{key: mean_ci([m[key] for m in per_seed.values()]) for key in METRICS},
             **{key: speed([m[key] for m in per_seed.values()]) for key in THRESHOLDS},
@@ -164,7 +152,7 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     studies = {
         study: {run: runs[run]["test_accuracy"] for run in spec["runs"]} for study, spec in params["studies"].items()
     }
-    checks = json.loads(derivations_path.read_text())
+    checks = read_json(derivations_path, "the checks written by lenet-mnist derivations")
     derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
     best = max(runs, key=lambda run: runs[run]["test_accuracy"]["mean"])
     write_json(

@@ -1,11 +1,11 @@
 """Stage `train`: one run of params.yaml with one seed, a plain loop over one nn.Module; a per-epoch
 history and a final checkpoint."""
 
-import csv
 import logging
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -15,13 +15,13 @@ from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
 from lenet_mnist.data import load_indices, load_trainset, read_part, to_tensors, to_unit
 from lenet_mnist.errors import LenetError
-from lenet_mnist.files import atomic_path, digest_of
+from lenet_mnist.files import atomic_set, digest_of
 from lenet_mnist.model import build_model, predict, score
+from lenet_mnist.records import HISTORY_COLUMNS, write_history
 from lenet_mnist.streams import stream_seed, torch_stream
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
 # Images per validation pass after each epoch: a constant, so that training reads nothing of the
 # evaluate section (whose batch size then reruns evaluation alone).
 VALIDATION_BATCH = 1000
@@ -110,13 +110,6 @@ def load_state(path, identity):
     return state
 
 
-def write_history(path, rows):
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def set_up_process(threads):
     """A training process: its torch threads, freed memory kept for reuse, deterministic kernels."""
     torch.set_num_threads(threads)
@@ -132,11 +125,13 @@ def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkp
     device = resolve_device(params["compute"]["device"])
 
     key = {"policy": run["policy"], "fraction": str(run["fraction"]), "seed": seed}
-    views, labels = load_trainset(trainset_path, key)
+    views, labels, indices = load_trainset(trainset_path, key)
     views = torch.from_numpy(views).to(device)  # kept as bytes; each batch is made float
     train_y = torch.from_numpy(labels.astype("int64")).to(device)
     images, all_labels = read_part(raw_dir, "train")
     val = load_indices(val_split_path)
+    if overlap := len(np.intersect1d(indices, val)):  # validation accuracy must be of unseen images
+        raise LenetError(f"{trainset_path}: holds {overlap} images of the validation split {val_split_path}")
     val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
     # The seed's own streams: the initial weights and the batch order (streams.py).
@@ -216,9 +211,9 @@ def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkp
             if epoch < run["epochs"]:
                 save_state(resume, identity, epoch, model, optimizer, schedule, generator, history)
 
-    # The history, then the checkpoint: a checkpoint (what both tools check first) means both exist.
-    write_history(history_path, history)
     # Keys sorted: the checkpoint's bytes (and DVC's hash) must not follow params.yaml's key order.
     described = dict(sorted({**run, "run": run_name, "seed": seed}.items()))
-    save_checkpoint(checkpoint_path, model, dict(sorted(architecture.items())), described, run["epochs"])
+    with atomic_set(history_path, checkpoint_path) as (history_tmp, checkpoint_tmp):  # both or neither
+        write_history(history_tmp, history)
+        save_checkpoint(checkpoint_tmp, model, dict(sorted(architecture.items())), described, run["epochs"])
     resume.unlink(missing_ok=True)

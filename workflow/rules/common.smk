@@ -8,7 +8,7 @@ import sys
 
 from snakemake.logging import logger
 
-from lenet_mnist.check import sync_generated
+from lenet_mnist.check import check_device, sync_generated
 from lenet_mnist.errors import LenetError
 from lenet_mnist.imports import STAGES as FINGERPRINTED
 from lenet_mnist.imports import fingerprint_path
@@ -40,6 +40,8 @@ try:
     # What `lenet-mnist check` writes for DVC: the code fingerprints that the rules' code inputs
     # are (rewritten only when a stage's code changes meaning) and dvc.yaml's job lists.
     sync_generated(PARAMS)
+    if workflow.local_exec:  # on a cluster, the nodes have the GPUs, not the machine that plans
+        check_device(PARAMS)
 except (LenetError, OSError) as e:
     sys.exit(f"lenet-mnist: error: {e}")
 
