@@ -32,6 +32,8 @@ rule all:
 
 
 onstart:
+    if NO_DEVICE and workflow.local_exec:
+        sys.exit(f"lenet-mnist: error: {NO_DEVICE}")
     # DVC's lock of this checkout, held while the jobs run: `dvc repro` refuses meanwhile, and this
     # run refuses while a dvc command holds it (sync.py).
     try:

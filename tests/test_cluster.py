@@ -2,6 +2,7 @@
 that tests/cluster/slurm.sh starts on this machine (as root). `make test-cluster` runs these;
 `make test` leaves them out (marker `cluster`)."""
 
+import datetime
 import json
 import os
 import re
@@ -12,7 +13,9 @@ import time
 
 import pytest
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
-from test_workflows import BIN, outputs_of, run, snakemake_jobs, up_to_date
+from test_workflows import BIN, outputs_of, run, snakemake_jobs, up_to_date, write_params
+
+from lenet_mnist.files import digest_of
 
 pytestmark = pytest.mark.cluster
 
@@ -173,3 +176,50 @@ def test_a_failing_job_fails_the_run_and_names_its_log(through_slurm, tmp_path, 
     assert all("data/prepared/none/0.005/0.npz" in open(submitted(out)[job]).read() for job in failed)
     assert "logs/train/small/0.log" in out
     assert json.loads(run(["dvc", "status", "--json"], repo).stdout)  # nothing was locked as done
+
+
+def test_a_job_killed_at_its_time_limit_is_retried_with_more_time_and_completes(slurm, tmp_path, wheel_cache):
+    """A training job whose first limit is too short for this node: SLURM kills it at 1 minute, the
+    profile's retries resubmit it with 2, and it resumes after its last whole epoch to the bytes
+    of an uninterrupted local run."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    repo, local = smoke_repo(tmp_path / "repo"), smoke_repo(tmp_path / "local")
+    target = "models/slow/0.pt"
+    # Epochs for about 150 s of training on this machine, from a timed run of a few.
+    calibration = use_params(local, SMOKE_PARAMS)
+    slow = {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01, "epochs": 10}
+    calibration["runs"] = {"slow": slow}
+    calibration["studies"] = {"slow": {"question": "?", "figure": "learning_curves", "runs": ["slow"]}}
+    write_params(local, calibration)
+    run(["snakemake", "--cores", "1", target], local, env)
+    stamps = re.findall(
+        r"^(\S+ \S+) lenet_mnist.train: run slow seed 0 epoch", (local / "logs/train/slow/0.log").read_text(), re.M
+    )
+    first, last = (datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in (stamps[0], stamps[-1]))
+    per_epoch = (last - first).total_seconds() / (len(stamps) - 1)
+    slow["epochs"] = max(20, round(150 / per_epoch))
+    for copy in (repo, local):
+        write_params(copy, calibration)
+        commit_all(copy, "a slow run")
+    # A measured study whose training was far faster than this node trains: the first limit is the
+    # smallest, 1 minute.
+    (repo / "benchmarks/study.json").write_text(
+        json.dumps({"training_samples": 10**12, "rules": {"train": {"total_s": 1, "max_s": 1, "max_rss_mb": 1024}}})
+    )
+    uninterrupted = subprocess.Popen(
+        ["snakemake", "--cores", "1", "--forcerun", "train", target],
+        cwd=local,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        rc, out = snakemake_bounded(repo, *PROFILE, target, env=env)
+    finally:
+        assert uninterrupted.wait(timeout=RUN_TIMEOUT_S) == 0
+    assert rc == 0, out[-4000:]
+    attempts = [job for job, log in submitted(out).items() if "train" in log or "seeds" in log]
+    assert [slurm_jobs()[job][0] for job in attempts] == ["TIMEOUT", "COMPLETED"], out[-4000:]
+    assert [slurm_jobs()[job][3] for job in attempts] == ["1:00", "2:00"]
+    assert "resuming after epoch" in (repo / "logs/train/slow/0.log").read_text()
+    assert digest_of(repo / target) == digest_of(local / target)

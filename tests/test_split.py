@@ -6,7 +6,7 @@ from lenet_mnist.cli import main
 from lenet_mnist.data import load_indices
 
 
-def test_split_stage_gives_exactly_the_seeds_random_split(tmp_path, monkeypatch):
+def test_split_stage_gives_exactly_the_notebooks_random_split(tmp_path, monkeypatch):
     raw = write_raw(tmp_path / "raw", n_train=60_000, n_test=10)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text((__import__("conftest").ROOT / "params.yaml").read_text())

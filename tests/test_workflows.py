@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 
@@ -167,7 +168,7 @@ def test_every_job_declares_what_a_cluster_scheduler_needs(repo_copy, device):
     write_params(repo_copy, params)
     jobs = snakemake_jobs(repo_copy, "--forceall")
     for job in jobs:
-        assert int(job["resources"]["mem_mb"]) >= 256 and int(job["resources"]["runtime"]) >= 5, job
+        assert int(job["resources"]["mem_mb"]) >= 256 and int(job["resources"]["runtime"]) >= 1, job
         assert job["resources"]["cpus_per_task"] == str(params["compute"]["threads"] if job["rule"] == "train" else 1)
     train = {job["wildcards"]: job["resources"] for job in jobs if job["rule"] == "train"}
     assert {resources["gpu"] for resources in train.values()} == {"1" if device == "cuda" else "0"}
@@ -579,21 +580,60 @@ def outputs_of(repo):
     }
 
 
-def test_dvc_repro_with_refused_params_leaves_every_output_in_place(built_copy, wheel_cache):
-    """DVC deletes a stage's outputs before its command runs, unless they persist (dvc.yaml)."""
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda text: text.replace("lr: 0.1}", "lr: .nan}"),
+            "optimizers.sgd.lr: .nan is not a finite number (every number in params.yaml must be finite)",
+        ),
+        (  # equal to DVC, which compares values: validated all the same
+            lambda text: text.replace("epochs: 1}", "epochs: 1.0}"),
+            "runs.small.epochs: 1.0 is not an integer (write 1)",
+        ),
+        (
+            lambda text: text.replace("  small: {", '  "x$(touch pwned)": {'),
+            "runs.x$(touch pwned): a name may hold only letters, digits and '_', and must start with a letter or "
+            "digit (it becomes a file name, a stage name and a DVC params key)",
+        ),
+        (
+            lambda text: text.replace("  small: {", "  1: {"),
+            'runs.1: YAML reads this key as int, not as a name (a key must be a string: quote it, as in "1":)',
+        ),
+        (
+            lambda text: text.replace("threads: 1", "threads: '1; touch pwned'"),
+            "compute.threads: '1; touch pwned' is not of type 'integer'",
+        ),
+        pytest.param(
+            lambda text: text.replace("device: cpu", "device: cuda"),
+            "compute.device: cuda, but torch finds no CUDA device on this machine (allowed here: auto, cpu)",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
+    ],
+    ids=[
+        "nan",
+        "a whole-number float",
+        "shell syntax in a name",
+        "a key that is no string",
+        "shell in a value",
+        "cuda without a GPU",
+    ],
+)
+def test_refused_params_run_nothing_and_leave_every_output_in_place_in_both(built_copy, wheel_cache, edit, message):
+    """Both engines refuse the same params.yaml with the same line, before any command of a stage
+    runs (DVC's first stage validates any edit: it depends on the file's bytes), and no value of
+    params.yaml reaches a shell. DVC would delete a stage's outputs before its command runs, unless
+    they persist (dvc.yaml)."""
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
     before = outputs_of(built_copy)
-    params = yaml.safe_load((built_copy / "params.yaml").read_text())
-    params["optimizers"]["sgd"]["lr"] = float("nan")
-    write_params(built_copy, params)
+    (built_copy / "params.yaml").write_text(edit((built_copy / "params.yaml").read_text()))
     done = run(["dvc", "repro"], built_copy, env, check=False)
     assert done.returncode != 0
-    assert "optimizers.sgd.lr: .nan is not a finite number" in done.stdout + done.stderr
-    assert outputs_of(built_copy) == before
-    done = run(["snakemake", "--dry-run", "--cores", "1"], built_copy, env, check=False)
-    assert done.returncode != 0 and done.stderr.strip().endswith(
-        "optimizers.sgd.lr: .nan is not a finite number (every number in params.yaml must be finite)"
-    )
+    assert f"check: error: params.yaml: {message}" in done.stdout + done.stderr
+    assert re.findall(r"Running stage '([^']+)'", done.stdout) == ["check"]
+    done = run(["snakemake", "--cores", "1", "--forceall"], built_copy, env, check=False)
+    assert done.returncode != 0 and done.stderr.strip().endswith(f"params.yaml: {message}")
+    assert outputs_of(built_copy) == before and not list(built_copy.rglob("pwned"))
 
 
 def dvc_lock_is_held(repo):
@@ -657,15 +697,23 @@ def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
     assert dvc.returncode == 0, out
 
 
-def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, wheel_cache):
-    """snakemake killed with its jobs (SIGKILL to the process group) mid-training: the commands of
-    the README's recovery bring it to the bytes of an uninterrupted run, and leave no temporary."""
+@pytest.mark.parametrize("killed", ["the whole run", "a forced rerun of one run"])
+def test_the_readmes_recovery_after_a_sigkill(built, tmp_path, wheel_cache, killed):
+    """snakemake killed with its jobs (SIGKILL to the process group) mid-training, building the
+    study or forced to retrain one run (whose outputs it removed first, although the results
+    downstream are still there): the commands of the README's recovery bring it to the bytes of an
+    uninterrupted run, and leave no temporary."""
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    repo = copy_repo(tmp_path / "repo")
-    use_params(repo, SMOKE_PARAMS)
-    (repo / "dvc.lock").unlink()
-    commit_all(repo, "smoke params")
-    snakemake = start(["snakemake", "--cores", "2"], repo, env)
+    if killed == "the whole run":
+        repo = copy_repo(tmp_path / "repo")
+        use_params(repo, SMOKE_PARAMS)
+        (repo / "dvc.lock").unlink()
+        commit_all(repo, "smoke params")
+        snakemake = start(["snakemake", "--cores", "2"], repo, env)
+    else:
+        repo = Path(shutil.copytree(built, tmp_path / "repo", symlinks=True))
+        shutil.rmtree(repo / "logs/train")  # whose epochs the wait below looks for
+        snakemake = start(["snakemake", "--cores", "2", "--forcerun", *every("models/larger/{}.pt")], repo, env)
     try:
         wait_for(
             lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*/*.log")),
@@ -682,8 +730,14 @@ def test_the_readmes_recovery_after_a_sigkill_of_the_whole_run(built, tmp_path, 
     run(["snakemake", "--cores", "2", "--rerun-incomplete"], repo, env)
     assert outputs_of(repo) == {name: digest for name, digest in outputs_of(built).items() if "report.html" not in name}
     assert up_to_date(repo, env)
-    temporaries = [str(path) for path in repo.rglob("*.tmp") if ".git" not in path.parts]
-    assert temporaries == [] and ".tmp" not in run(["git", "status", "--porcelain"], repo).stdout
+    leftovers = [
+        str(path) for path in repo.rglob("*") if path.suffix in (".tmp", ".resume") and ".git" not in path.parts
+    ]
+    assert leftovers == [] and ".tmp" not in run(["git", "status", "--porcelain"], repo).stdout
+
+
+def every(pattern, seeds=(0, 1)):
+    return [pattern.format(seed) for seed in seeds]
 
 
 # The DVC cache on a real S3 server: SeaweedFS's `weed mini` from its PyPI wheel, on 127.0.0.1.

@@ -40,10 +40,17 @@ try:
     # What `lenet-mnist check` writes for DVC: the code fingerprints that the rules' code inputs
     # are (rewritten only when a stage's code changes meaning) and dvc.yaml's job lists.
     sync_generated(PARAMS)
-    if workflow.local_exec:  # on a cluster, the nodes have the GPUs, not the machine that plans
-        check_device(PARAMS)
 except (LenetError, OSError) as e:
     sys.exit(f"lenet-mnist: error: {e}")
+
+# CUDA where the jobs run: a plan may be for a cluster, whose nodes have the GPUs, so it warns; a
+# local run stops before its first job (onstart), which would remove the job's old outputs first.
+try:
+    check_device(PARAMS)
+    NO_DEVICE = None
+except LenetError as e:
+    NO_DEVICE = e
+    logger.warning(f"lenet-mnist: {e}; a local run stops before any job, a cluster's nodes need one")
 
 # For `snakemake --report`: the captions and answers that the figures stage computed from the
 # metrics, so that the report's text states measured numbers; nothing before the first run.
@@ -89,7 +96,10 @@ def train_job_cores(wildcards):
 # What a job asks of a cluster's scheduler (workflow/profiles/slurm): the peak memory and time that
 # the last `make bench-study` measured for its rule (benchmarks/study.json), with headroom, more
 # for time, which a slower or busier node stretches; a training job's time in proportion to the
-# images it trains on. A rule without a measurement gets the defaults below, and a warning.
+# images it trains on. A rule without a measurement gets the defaults below, and a warning. Each
+# retry of a job that failed (killed at its time or memory limit, say) asks for that much again:
+# the profile's `retries` let it grow into a slower node, and a training job resumes after its
+# last whole epoch.
 DEFAULTS = {"max_rss_mb": 2048, "max_s": 600}
 try:
     with open("benchmarks/study.json") as f:
@@ -100,7 +110,7 @@ except (OSError, ValueError, KeyError, TypeError) as e:
     STUDY, MEASURED = {}, {}
 MEMORY_HEADROOM = 2
 TIME_HEADROOM = 4
-MIN_RUNTIME = 5  # minutes: start-up and a shared file system's latency, on the slowest jobs
+MIN_RUNTIME = 1  # minute, SLURM's smallest limit: a job that needs more on a slow node gets it on retry
 
 
 def measured(name):
@@ -110,12 +120,18 @@ def measured(name):
     return MEASURED.get(name, DEFAULTS)
 
 
-def needs(rule, **overrides):
-    """A rule's resources: memory and time from its measurement, one CPU, unless overridden."""
+def by_attempt(first):
+    """A resource callable: `first` on a job's first attempt, times the attempt after that."""
+    return lambda wildcards, attempt: attempt * (first(wildcards) if callable(first) else first)
+
+
+def needs(rule, runtime=None, **overrides):
+    """A rule's resources: memory and time (minutes, or a function of the wildcards) from its
+    measurement, growing with each attempt, and one CPU, unless overridden."""
     found = measured(rule)
     return {
-        "mem_mb": 256 * math.ceil(MEMORY_HEADROOM * found["max_rss_mb"] / 256),
-        "runtime": max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * found["max_s"] / 60)),
+        "mem_mb": by_attempt(256 * math.ceil(MEMORY_HEADROOM * found["max_rss_mb"] / 256)),
+        "runtime": by_attempt(runtime or max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * found["max_s"] / 60))),
         "cpus_per_task": 1,
         **overrides,
     }
@@ -125,7 +141,7 @@ def train_runtime(wildcards):
     """Minutes: the job's training samples (its images times epochs) at the rate that the measured
     study's training jobs reached; without a measurement, the default."""
     if "train" not in MEASURED or not STUDY.get("training_samples"):
-        return needs("train")["runtime"]
+        return max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * DEFAULTS["max_s"] / 60))
     seconds_per_sample = MEASURED["train"]["total_s"] / STUDY["training_samples"]
     samples = run_size(PARAMS, wildcards.run) * PARAMS["runs"][wildcards.run]["epochs"]
     return max(MIN_RUNTIME, math.ceil(TIME_HEADROOM * samples * seconds_per_sample / 60))
