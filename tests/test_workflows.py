@@ -636,6 +636,32 @@ def test_refused_params_run_nothing_and_leave_every_output_in_place_in_both(buil
     assert outputs_of(built_copy) == before and not list(built_copy.rglob("pwned"))
 
 
+def test_params_edited_while_a_job_runs_are_not_recorded_for_its_outputs(built_copy, wheel_cache):
+    """The job read the old values: it fails, neither tool records its outputs under the new ones,
+    and both plan to retrain it."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    shutil.rmtree(built_copy / "logs/train")  # whose epochs the wait below looks for
+    snakemake = start(["snakemake", "--cores", "1", "--forcerun", "train", "models/larger/0.pt"], built_copy, env)
+    try:
+        wait_for(lambda: "epoch 1/2" in read_if_there(built_copy / "logs/train/larger/0.log"), "the first epoch")
+        params = built_copy / "params.yaml"
+        params.write_text(params.read_text().replace("lr: 0.001}", "lr: 0.002}"))
+    finally:
+        out, _ = snakemake.communicate(timeout=300)
+    # The job fails at its end, or, if the edit came after it, the run when it would record it.
+    assert snakemake.returncode != 0
+    assert re.search(
+        r"params.yaml: edited while (train|the jobs) ran", out + read_if_there(built_copy / "logs/train/larger/0.log")
+    )
+    changed = set(json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout))
+    planned = rerun_names(snakemake_jobs(built_copy))
+    assert {"train@larger-0", "train@larger-1"} <= changed and {"train@larger-0", "train@larger-1"} <= planned
+
+
+def read_if_there(path):
+    return path.read_text() if path.exists() else ""
+
+
 def dvc_lock_is_held(repo):
     import zc.lockfile
 
