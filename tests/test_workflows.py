@@ -702,7 +702,7 @@ def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
     finally:
         out, _ = snakemake.communicate(timeout=300)
     assert snakemake.returncode == 0, out
-    trains = [f"train@{run}-{seed}" for run in ("small", "larger") for seed in (0, 1)]
+    trains = [f"train@small-{seed}" for seed in (0, 1)]
     dvc = start(["dvc", "repro", "--force", "--single-item", *trains], built_copy, env)
     try:
         wait_for(lambda: dvc_lock_is_held(built_copy), "dvc repro holds its lock")
@@ -723,23 +723,15 @@ def test_snakemake_and_dvc_refuse_to_run_at_once(built_copy, wheel_cache):
     assert dvc.returncode == 0, out
 
 
-@pytest.mark.parametrize("killed", ["the whole run", "a forced rerun of one run"])
-def test_the_readmes_recovery_after_a_sigkill(built, tmp_path, wheel_cache, killed):
-    """snakemake killed with its jobs (SIGKILL to the process group) mid-training, building the
-    study or forced to retrain one run (whose outputs it removed first, although the results
-    downstream are still there): the commands of the README's recovery bring it to the bytes of an
-    uninterrupted run, and leave no temporary."""
+def test_the_readmes_recovery_after_a_sigkill(built, tmp_path, wheel_cache):
+    """snakemake killed with its jobs (SIGKILL to the process group) mid-training, forced to retrain
+    one run (whose checkpoints it removed first, although the results downstream are still there):
+    the commands of the README's recovery rebuild what is missing, to the bytes of an uninterrupted
+    run, and leave no temporary."""
     env = {"LENET_MNIST_CACHE": str(wheel_cache)}
-    if killed == "the whole run":
-        repo = copy_repo(tmp_path / "repo")
-        use_params(repo, SMOKE_PARAMS)
-        (repo / "dvc.lock").unlink()
-        commit_all(repo, "smoke params")
-        snakemake = start(["snakemake", "--cores", "2"], repo, env)
-    else:
-        repo = Path(shutil.copytree(built, tmp_path / "repo", symlinks=True))
-        shutil.rmtree(repo / "logs/train")  # whose epochs the wait below looks for
-        snakemake = start(["snakemake", "--cores", "2", "--forcerun", *every("models/larger/{}.pt")], repo, env)
+    repo = Path(shutil.copytree(built, tmp_path / "repo", symlinks=True))
+    shutil.rmtree(repo / "logs/train")  # whose epochs the wait below looks for
+    snakemake = start(["snakemake", "--cores", "2", "--forcerun", *every("models/larger/{}.pt")], repo, env)
     try:
         wait_for(
             lambda: "epoch 1/2" in "".join(p.read_text() for p in (repo / "logs/train").glob("*/*.log")),
@@ -754,7 +746,8 @@ def test_the_readmes_recovery_after_a_sigkill(built, tmp_path, wheel_cache, kill
     assert done.returncode != 0 and re.search(r"LockException|Incomplete files", done.stderr), done.stderr
     run(["snakemake", "--unlock"], repo, env)
     run(["snakemake", "--cores", "2", "--rerun-incomplete"], repo, env)
-    assert outputs_of(repo) == {name: digest for name, digest in outputs_of(built).items() if "report.html" not in name}
+    without_report = {name: digest for name, digest in outputs_of(built).items() if "report.html" not in name}
+    assert {name: digest for name, digest in outputs_of(repo).items() if "report.html" not in name} == without_report
     assert up_to_date(repo, env)
     leftovers = [
         str(path) for path in repo.rglob("*") if path.suffix in (".tmp", ".resume") and ".git" not in path.parts

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_path
@@ -53,22 +52,6 @@ def read_part(raw_dir, part):
     if len(images) != len(labels):
         raise LenetError(f"{path}: {len(images)} images but {len(labels)} labels in {PARTS[part][1]}")
     return images, labels
-
-
-def pixels(images):
-    """Float images in [0, 1] with a channel axis (what the notebook's ToTensor gave), from uint8 N x 28 x 28."""
-    return to_unit(images.unsqueeze(1))
-
-
-def to_unit(images, memory_format=torch.preserve_format):
-    """uint8 pixels as floats in [0, 1]."""
-    return images.to(torch.float32, memory_format=memory_format).div_(255)
-
-
-def to_tensors(images, labels, device="cpu"):
-    """(pixels, int64 labels) on the device, from uint8 numpy arrays."""
-    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
-    return pixels(x), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
 def save_indices(path, indices):

@@ -23,8 +23,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from lenet_mnist.data import pixels, read_part  # noqa: E402
+from lenet_mnist.data import read_part  # noqa: E402
 from lenet_mnist.files import atomic_dir, write_json  # noqa: E402
+from lenet_mnist.model import pixels  # noqa: E402
 from lenet_mnist.plot import save  # noqa: E402
 
 log = logging.getLogger(__name__)

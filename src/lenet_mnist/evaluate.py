@@ -6,10 +6,10 @@ import logging
 import torch
 
 from lenet_mnist.checkpoint import load_checkpoint
-from lenet_mnist.data import N_CLASSES, read_part, to_tensors
+from lenet_mnist.data import N_CLASSES, read_part
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
-from lenet_mnist.model import predict, score
+from lenet_mnist.model import predict, score, to_tensors
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """LeNet and its variants, built from an architecture entry of params.yaml's `models`."""
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -95,3 +96,19 @@ def score(logits, labels):
     preds = logits.argmax(dim=1)  # per image: the notebook's flattened argmax gave one number per batch
     loss = F.cross_entropy(logits, labels, reduction="sum").item() / len(labels)
     return loss, (preds == labels).sum().item() / len(labels), preds
+
+
+def pixels(images):
+    """Float images in [0, 1] with a channel axis (what the notebook's ToTensor gave), from uint8 N x 28 x 28."""
+    return to_unit(images.unsqueeze(1))
+
+
+def to_unit(images, memory_format=torch.preserve_format):
+    """uint8 pixels as floats in [0, 1]."""
+    return images.to(torch.float32, memory_format=memory_format).div_(255)
+
+
+def to_tensors(images, labels, device="cpu"):
+    """(pixels, int64 labels) on the device, from uint8 numpy arrays."""
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
+    return pixels(x), torch.from_numpy(labels.astype(np.int64)).to(device)

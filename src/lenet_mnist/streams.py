@@ -6,7 +6,6 @@ purpose shifts no other purpose's stream."""
 import zlib
 
 import numpy as np
-import torch
 
 PURPOSES = ("subset", "views", "init", "order")
 
@@ -24,4 +23,6 @@ def numpy_stream(seed, purpose):
 
 
 def torch_stream(seed, purpose):
+    import torch  # here, so that the stages that draw numpy streams alone start without torch
+
     return torch.Generator().manual_seed(stream_seed(seed, purpose))

@@ -13,10 +13,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
-from lenet_mnist.data import load_indices, load_trainset, read_part, to_tensors, to_unit
+from lenet_mnist.data import load_indices, load_trainset, read_part
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_set, digest_of
-from lenet_mnist.model import build_model, predict, score
+from lenet_mnist.model import build_model, predict, score, to_tensors, to_unit
 from lenet_mnist.records import HISTORY_COLUMNS, write_history
 from lenet_mnist.streams import stream_seed, torch_stream
 

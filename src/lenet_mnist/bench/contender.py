@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from lenet_mnist.augment import materialise
 from lenet_mnist.bench.common import median_seconds
-from lenet_mnist.data import read_part, to_unit
-from lenet_mnist.model import build_model, lenet
+from lenet_mnist.data import read_part
+from lenet_mnist.model import build_model, lenet, to_unit
 from lenet_mnist.streams import torch_stream
 from lenet_mnist.train import set_up_process, train_epoch
 

@@ -16,10 +16,10 @@ import torch
 
 from lenet_mnist.bench.common import library_versions, machine
 from lenet_mnist.checkpoint import load_checkpoint
-from lenet_mnist.data import read_part, to_tensors
+from lenet_mnist.data import read_part
 from lenet_mnist.files import write_json
 from lenet_mnist.jobs import run_seeds, trainings
-from lenet_mnist.model import predict, score
+from lenet_mnist.model import predict, score, to_tensors
 from lenet_mnist.params import load_params
 from lenet_mnist.summarize import mean_ci
 
