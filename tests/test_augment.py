@@ -12,8 +12,6 @@ from lenet_mnist.split import split
 from lenet_mnist.streams import torch_stream
 from lenet_mnist.subsample import subsample
 
-pytestmark = pytest.mark.numerics
-
 
 def materialise(images, policy, seed=0):
     return materialise_from(images, policy, torch_stream(seed, "views"))
