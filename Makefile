@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-fast test-cluster lint tables bench bench-study lock clean
+.PHONY: setup run smoke test test-fast test-cluster lint tables bench bench-study lock clean
 
 setup: $(INSTALLED)
 
@@ -19,13 +19,18 @@ run: setup
 	snakemake --cores 4
 	snakemake --report results/report.html
 
+# The smoke study in a throwaway copy of this checkout, whose files stay untouched; prints where
+# its report is (tests/smoke/run.sh).
+smoke: setup
+	tests/smoke/run.sh
+
 # Everything, as CI runs it (within 10 minutes on a 2-core machine).
 test: setup
 	python -m pytest
 
-# The unit tests only, on synthetic data (under a minute).
+# The unit tests only, on synthetic data, offline (under a minute).
 test-fast: setup
-	python -m pytest -m "not e2e and not cluster and not bench"
+	python -m pytest -m "not e2e and not cluster and not bench and not network"
 
 # ruff (lint and format), snakefmt, and snakemake --lint but for its one lint that asks each rule
 # for a conda environment or container: the rules run the pinned .venv of requirements.lock

@@ -1,5 +1,7 @@
 import copy
+import errno
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -87,6 +89,26 @@ def commit_all(repo, message):
 def use_params(repo, params_path):
     shutil.copy(params_path, repo / "params.yaml")
     return yaml.safe_load((repo / "params.yaml").read_text())
+
+
+NEEDS_NETWORK = {"network", "e2e", "cluster", "bench"}  # the markers of tests that may reach a source
+
+
+@pytest.fixture(autouse=True)
+def offline(request, monkeypatch):
+    """The unit tests (`make test-fast`) run with every source unreachable: no internet connection
+    from this process, and none from pip in a child process (test_download checks both)."""
+    if NEEDS_NETWORK & {marker.name for marker in request.node.iter_markers()}:
+        return
+    connect = socket.socket.connect
+
+    def local_only(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise OSError(errno.ENETUNREACH, "the unit tests run offline (tests/conftest.py)")
+        return connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
 
 
 @pytest.fixture(scope="session")

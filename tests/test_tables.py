@@ -8,7 +8,7 @@ from lenet_mnist.errors import LenetError
 from lenet_mnist.tables import DOCUMENTS, tables
 
 SOURCES = [
-    "results/metrics.json",
+    "results/summary.json",
     "results/figures/report.json",
     "benchmarks/study.json",
     "benchmarks/results.json",
@@ -32,7 +32,7 @@ def copy(tmp_path):
 def test_a_table_edited_by_hand_is_caught_and_rewritten(copy):
     readme = copy / "README.md"
     original = readme.read_text()
-    accuracy = json.loads((copy / "results/metrics.json").read_text())["runs"]["best_lenet"]["test_accuracy"]
+    accuracy = json.loads((copy / "results/summary.json").read_text())["runs"]["best_lenet"]["test_accuracy"]
     shown = f"{accuracy['mean']:.4f}"
     assert f"| {shown} [" in original
     readme.write_text(original.replace(f"| {shown} [", f"| {accuracy['mean'] + 0.001:.4f} ["))
@@ -43,7 +43,7 @@ def test_a_table_edited_by_hand_is_caught_and_rewritten(copy):
 
 
 def test_new_results_change_the_tables(copy):
-    path = copy / "results/metrics.json"
+    path = copy / "results/summary.json"
     metrics = json.loads(path.read_text())
     metrics["studies"]["best_lenet"]["best_lenet"]["mean"] += 0.001  # what the README's results table shows
     path.write_text(json.dumps(metrics))

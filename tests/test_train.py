@@ -198,6 +198,7 @@ def test_a_cosine_schedule_lowers_the_rate_after_each_epoch(tmp_path, raw_dir, p
     assert first[1]["train_loss"] != later[1]["train_loss"]
 
 
+@pytest.mark.e2e  # a real lenet-mnist train process, killed and rerun
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_a_job_killed_mid_training_resumes_to_the_same_weights(tmp_path, raw_dir, params, stage_files, schedule):
     """A real `lenet-mnist train` process, killed with SIGKILL once it has saved its state after an

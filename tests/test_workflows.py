@@ -212,7 +212,7 @@ def test_snakemake_config_is_refused_not_ignored(repo_copy, option):
 def check_outputs(repo, params):
     for name, md5 in OFFICIAL_MD5.items():
         assert digest_of(repo / "data/MNIST/raw" / name) == md5
-    summary = json.loads((repo / "results/metrics.json").read_text())
+    summary = json.loads((repo / "results/summary.json").read_text())
     assert set(summary["runs"]) == set(params["runs"])
     for run in params["runs"]:
         for seed in run_seeds(params, run):
@@ -258,12 +258,13 @@ def dvc_reruns(repo, env):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, wheel_cache):
-    """The smoke study built by `snakemake --cores 4` in a git repository, then committed."""
-    repo = copy_repo(tmp_path_factory.mktemp("built") / "repo")
-    use_params(repo, SMOKE_PARAMS)
-    (repo / "dvc.lock").unlink()  # the default study's
-    commit_all(repo, "smoke params")
-    run(["snakemake", "--cores", "4"], repo, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    """The smoke study as `make smoke` builds it (tests/smoke/run.sh: `snakemake --cores 4` and the
+    report, in a copy of this checkout), then committed; this checkout's files are untouched."""
+    status = run(["git", "status", "--porcelain"], ROOT).stdout
+    repo = tmp_path_factory.mktemp("built") / "repo"
+    out = run([str(ROOT / "tests/smoke/run.sh"), str(repo)], ROOT, {"LENET_MNIST_CACHE": str(wheel_cache)}).stdout
+    assert out.splitlines()[-1].endswith(f"its report: {repo}/results/report.html")
+    assert run(["git", "status", "--porcelain"], ROOT).stdout == status
     commit_all(repo, "smoke study")
     return repo
 
@@ -282,10 +283,19 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     assert set(locked) == {stage.name for stage in dvc_index(built)}
     assert up_to_date(built, env)
     assert "Running stage" not in run(["dvc", "repro"], built, env).stdout
+    # `dvc metrics show`: the headline numbers alone, a mean and n per run, an interval per pair.
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], built, env).stdout)
-    shown = shown[""]["data"]["results/metrics.json"]["data"]  # dvc leaves out the nulls
-    assert {run: shown["runs"][run]["test_accuracy"] for run in summary["runs"]} == {
-        run: stats["test_accuracy"] for run, stats in summary["runs"].items()
+    assert list(shown[""]["data"]) == ["results/metrics.json"]
+    shown = shown[""]["data"]["results/metrics.json"]["data"]
+    assert shown["runs"] == {
+        run: {"test_accuracy": stats["test_accuracy"]["mean"], "n": stats["test_accuracy"]["n"]}
+        for run, stats in summary["runs"].items()
+    }
+    pair = summary["comparisons"]["smoke"]["larger_vs_small"]
+    assert shown["comparisons"] == {
+        "smoke": {
+            "larger_vs_small": {"diff": pair["mean"], "ci95_low": pair["ci95_low"], "ci95_high": pair["ci95_high"]}
+        }
     }
 
     # The report's text states the measured numbers, as computed from the metrics.
@@ -505,25 +515,18 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
     shown = {"main": baseline["data"], "faster_adam": experiment["revs"][0]["data"]}
     assert shown["faster_adam"]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == 0.003
     for name, metrics in (("main", main), ("faster_adam", edited)):
-        runs = shown[name]["metrics"]["results/metrics.json"]["data"]["runs"]
-        assert {r: runs[r]["test_accuracy"]["mean"] for r in runs} == {
-            r: metrics["runs"][r]["test_accuracy"]["mean"] for r in metrics["runs"]
-        }
+        assert shown[name]["metrics"]["results/metrics.json"]["data"] == metrics
 
     # A branch from it: `dvc metrics diff` and `dvc plots diff` against main, from git alone.
     run(["dvc", "exp", "branch", "faster_adam", "edited"], built_copy, env)
     diff = json.loads(run(["dvc", "metrics", "diff", "main", "edited", "--json"], built_copy, env).stdout)
+    # Only what changed: larger's mean (its n is the same), and the pair that holds it.
     diff = diff["results/metrics.json"]
-    for key in ("runs.larger.test_accuracy.mean", "studies.smoke.larger.mean"):
-        assert diff[key]["old"] == main["runs"]["larger"]["test_accuracy"]["mean"]
-        assert diff[key]["new"] == edited["runs"]["larger"]["test_accuracy"]["mean"]
-    assert not any(key.startswith("runs.small.") for key in diff)  # small does not use adam
-    pair = "comparisons.smoke.larger_vs_small.mean"  # the paired difference moves with larger
-    assert diff[pair] == {
-        "old": main["comparisons"]["smoke"]["larger_vs_small"]["mean"],
-        "new": edited["comparisons"]["smoke"]["larger_vs_small"]["mean"],
-        "diff": diff[pair]["diff"],
-    }
+    pair = "comparisons.smoke.larger_vs_small"
+    assert set(diff) == {"runs.larger.test_accuracy", f"{pair}.diff", f"{pair}.ci95_low", f"{pair}.ci95_high"}
+    assert diff["runs.larger.test_accuracy"]["old"] == main["runs"]["larger"]["test_accuracy"]
+    assert diff["runs.larger.test_accuracy"]["new"] == edited["runs"]["larger"]["test_accuracy"]
+    assert diff[f"{pair}.diff"]["new"] == edited["comparisons"]["smoke"]["larger_vs_small"]["diff"]
     plots = json.loads(run(["dvc", "plots", "diff", "main", "edited", "--json", "--split"], built_copy, env).stdout)
     assert set(plots["data"]) == {
         "training_loss",
@@ -956,10 +959,10 @@ def test_queued_experiments_run_side_by_side(built_copy, wheel_cache):
     shown = {e["name"]: e["revs"][0]["data"] for e in baseline["experiments"]}
     assert set(shown) == set(rates)
     accuracy = {
-        name: data["metrics"]["results/metrics.json"]["data"]["runs"]["larger"]["test_accuracy"]["mean"]
+        name: data["metrics"]["results/metrics.json"]["data"]["runs"]["larger"]["test_accuracy"]
         for name, data in shown.items()
     }
     for name, lr in rates.items():
         assert shown[name]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == lr
-    main = json.loads((built_copy / "results/metrics.json").read_text())["runs"]["larger"]["test_accuracy"]["mean"]
+    main = json.loads((built_copy / "results/metrics.json").read_text())["runs"]["larger"]["test_accuracy"]
     assert len({main, *accuracy.values()}) == 3  # each learning rate trained its own model

@@ -95,7 +95,7 @@ def run_evaluate(params, args):
 def run_summarize(params, args):
     from lenet_mnist.summarize import summarize
 
-    summarize(params, args.metrics_dir, args.history_dir, args.derivations, args.out)
+    summarize(params, args.metrics_dir, args.history_dir, args.derivations, args.summary, args.metrics)
 
 
 def run_plot(params, args):
@@ -306,7 +306,8 @@ def build_parser():
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--derivations", "the checks of Problem Sets 1-3 (checks.json)")
-    path(sub, "--out", "output: summary (.json)")
+    path(sub, "--summary", "output: the whole summary (.json)")
+    path(sub, "--metrics", "output: its headline numbers, for dvc metrics (.json)")
 
     sub = stage("plot", run_plot, "learning curves of a run, over its seeds")
     run(sub)
@@ -314,7 +315,7 @@ def build_parser():
     path(sub, "--out", "output: figure (.png)")
 
     sub = stage("figures", run_figures, "a figure per study, the best run's confusion matrix, captions and answers")
-    path(sub, "--summary", "results/metrics.json")
+    path(sub, "--summary", "the summary (results/summary.json)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")

@@ -1,6 +1,7 @@
 """Stage `summarize`: every run's test metrics over its seeds, with 95% confidence intervals, and
-each study's paired comparisons, in one git-tracked file that `dvc metrics diff` reads as a table
-of results."""
+each study's paired comparisons, in results/summary.json; its headline numbers (a mean and n per
+run, a difference and interval per comparison) in results/metrics.json, the small file that
+`dvc metrics` and `dvc exp show` read."""
 
 import logging
 import math
@@ -8,7 +9,7 @@ import statistics
 
 from scipy import stats
 
-from lenet_mnist.files import write_json
+from lenet_mnist.files import atomic_set, write_json
 from lenet_mnist.jobs import run_seeds
 from lenet_mnist.records import history_of, read_json, read_metrics
 
@@ -132,9 +133,29 @@ def speed(epochs):
     }
 
 
-def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
+def headline(summary):
+    """What `dvc metrics` and `dvc exp show` read: per run, its mean test accuracy and its number
+    of seeds; per stated comparison, the mean paired difference and its 95% interval. Per-seed,
+    per-class and per-epoch numbers stay in the summary and the per-(run, seed) files."""
+    return {
+        "runs": {
+            run: {"test_accuracy": s["test_accuracy"]["mean"], "n": s["test_accuracy"]["n"]}
+            for run, s in summary["runs"].items()
+        },
+        "comparisons": {
+            study: {
+                pair: {"diff": c["mean"], "ci95_low": c["ci95_low"], "ci95_high": c["ci95_high"]}
+                for pair, c in pairs.items()
+            }
+            for study, pairs in summary["comparisons"].items()
+        },
+    }
+
+
+def summarize(params, metrics_dir, history_dir, derivations_path, summary_path, headline_path):
     """`metrics_dir` and `history_dir` hold <run>/<seed>.json and .csv for every run and seed;
-    `derivations_path` the checks of Problem Sets 1-3."""
+    `derivations_path` the checks of Problem Sets 1-3. Writes the whole summary, and its headline
+    numbers apart."""
     runs = {}
     for run in params["runs"]:
         per_seed = {
@@ -155,16 +176,16 @@ def summarize(params, metrics_dir, history_dir, derivations_path, summary_path):
     checks = read_json(derivations_path, "the checks written by lenet-mnist derivations")
     derivations = {"max_relative_difference": checks["max_relative_difference"], "passed": checks["passed"]}
     best = max(runs, key=lambda run: runs[run]["test_accuracy"]["mean"])
-    write_json(
-        summary_path,
-        {
-            "runs": runs,
-            "studies": studies,
-            "comparisons": comparisons(params, runs),
-            "best": {"run": best, **runs[best]["test_accuracy"]},
-            "derivations": derivations,
-        },
-    )
+    summary = {
+        "runs": runs,
+        "studies": studies,
+        "comparisons": comparisons(params, runs),
+        "best": {"run": best, **runs[best]["test_accuracy"]},
+        "derivations": derivations,
+    }
+    with atomic_set(summary_path, headline_path) as (summary_tmp, headline_tmp):  # both or neither
+        write_json(summary_tmp, summary)
+        write_json(headline_tmp, headline(summary))
     seeds = sum(len(run["seeds"]) for run in runs.values())
     log.info("%d runs, %d (run, seed) results, %d studies -> %s", len(runs), seeds, len(studies), summary_path)
 

@@ -3,12 +3,12 @@ drift from them: `lenet-mnist tables` rewrites every block between `<!-- table: 
 `<!-- end table -->`; `lenet-mnist tables --check` (a test runs it) fails where a committed table
 differs from what the results give.
 
-- `results`: a row per study of params.yaml, its best run and test accuracy (results/metrics.json);
+- `results`: a row per study of params.yaml, its best run and test accuracy (results/summary.json);
 - `study STUDY`, `answer STUDY`: the report's table and answer of a study (results/figures/report.json);
 - `rules`: time and peak memory per rule of the last `make bench-study` (benchmarks/study.json);
 - `budget`: its wall time, and a train job's rate against the notebook's loop (benchmarks/);
 - `power`: each stated comparison's n, interval, verdict and the seeds its spread calls for
-  (results/metrics.json);
+  (results/summary.json);
 - `throughput`, `models`: the training rates of a train job against the notebook's loop, and
   per model, of the last `make bench` (benchmarks/results.json);
 - `drift`: every run's test accuracy scored with this machine's kernels and AVX2's
@@ -47,7 +47,7 @@ def markdown(header, rows):
 def results_table(root):
     """A row per study: its best run's test accuracy, and the same checkpoints scored with AVX2's
     kernels (benchmarks/drift.json), the drift a machine type alone brings."""
-    summary = read_json(root / "results/metrics.json")
+    summary = read_json(root / "results/summary.json")
     answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
     drift = read_json(root / "benchmarks/drift.json")["runs"]
     rows = []
@@ -195,7 +195,7 @@ def models_table(root):
 
 def power_table(root):
     """Each stated comparison's n, interval and verdict, and the seeds its measured spread calls for."""
-    comparisons = read_json(root / "results/metrics.json")["comparisons"]
+    comparisons = read_json(root / "results/summary.json")["comparisons"]
     rows = [
         (
             f"`{study}`",

@@ -8,7 +8,8 @@ rule summarize:
         metrics=every_training("results/metrics/{run}/{seed}.json"),
         histories=every_training("results/history/{run}/{seed}.csv"),
     output:
-        "results/metrics.json",
+        summary="results/summary.json",
+        metrics="results/metrics.json",
     log:
         "logs/summarize.log",
     benchmark:
@@ -21,7 +22,7 @@ rule summarize:
         studies=written("studies"),
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
-        " --derivations {input.derivations}/checks.json --out {output}"
+        " --derivations {input.derivations}/checks.json --summary {output.summary} --metrics {output.metrics}"
 
 
 rule plot:
@@ -49,7 +50,7 @@ rule plot:
 rule figures:
     input:
         code=fingerprint("figures"),
-        summary="results/metrics.json",
+        summary="results/summary.json",
         metrics=every_training("results/metrics/{run}/{seed}.json"),
         histories=every_training("results/history/{run}/{seed}.csv"),
     output:
