@@ -175,6 +175,28 @@ def test_every_job_declares_what_a_cluster_scheduler_needs(repo_copy, device):
     assert int(train["run=longer, seed=0"]["runtime"]) > int(train["run=larger, seed=0"]["runtime"])
 
 
+@pytest.mark.parametrize("study", ["missing", "not JSON", "without the train rule"])
+def test_resources_fall_back_to_the_defaults_with_a_warning(repo_copy, study):
+    """A missing or unreadable benchmarks/study.json, or a rule it has no entry for, gives the
+    documented defaults (a peak of 2,048 MB and 600 s: 4,096 MB, 40 minutes) and a warning; the
+    plan goes on."""
+    use_params(repo_copy, SMOKE_PARAMS)
+    path = repo_copy / "benchmarks/study.json"
+    if study == "missing":
+        path.unlink()
+    elif study == "not JSON":
+        path.write_text("{")
+    else:
+        measured = json.loads(path.read_text())
+        del measured["rules"]["train"]
+        path.write_text(json.dumps(measured))
+    out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", "4", "--forceall"], repo_copy)
+    warning = "no entry for train" if study == "without the train rule" else "benchmarks/study.json: not read"
+    assert warning in out.stdout + out.stderr
+    train = next(job["resources"] for job in snakemake_jobs(repo_copy, "--forceall") if job["rule"] == "train")
+    assert (int(train["mem_mb"]), int(train["runtime"])) == (4096, 40)
+
+
 def test_adding_a_run_in_params_adds_its_jobs_to_both(repo_copy):
     params = use_params(repo_copy, SMOKE_PARAMS)
     params["runs"]["extra"] = {"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
