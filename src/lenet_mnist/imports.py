@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from lenet_mnist.files import write_bytes
+
 NAME = Path(__file__).parent.name
 SOURCE = f"src/{NAME}"  # in the checkout, as both tools see it: what they hash is what is edited
 FINGERPRINTS = "workflow/fingerprints"
@@ -116,8 +118,6 @@ def write_if_changed(path, text):
     path = Path(path)
     if path.exists() and path.read_text() == text:
         return False
-    from lenet_mnist.files import write_bytes
-
     write_bytes(path, text.encode())
     return True
 

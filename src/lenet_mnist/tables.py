@@ -16,13 +16,13 @@ differs from what the results give.
 - `scale`: planning time of both tools, this study and a generated one (benchmarks/scale.json).
 """
 
-import json
 import logging
 import re
 from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_bytes
+from lenet_mnist.records import read_json
 from lenet_mnist.summarize import format_ci, format_diff
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,11 @@ def markdown(header, rows):
 def results_table(root):
     """A row per study: its best run's test accuracy, and the same checkpoints scored with AVX2's
     kernels (benchmarks/drift.json), the drift a machine type alone brings."""
-    summary = read_json(root / "results/summary.json")
-    answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
-    drift = read_json(root / "benchmarks/drift.json")["runs"]
+    summary = read_json(root / "results/summary.json", "the results")
+    answers = {
+        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
+    }
+    drift = read_json(root / "benchmarks/drift.json", "the results")["runs"]
     rows = []
     for study, stats in summary["studies"].items():
         best = max(stats, key=lambda run: stats[run]["mean"])
@@ -77,7 +79,9 @@ def results_table(root):
 
 
 def study_table(root, study):
-    answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
+    answers = {
+        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
+    }
     if study not in answers:
         raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
     rows = [[f"`{row['run']}`", *(row[key] for key in list(STUDY_COLUMNS)[1:])] for row in answers[study]["table"]]
@@ -86,14 +90,16 @@ def study_table(root, study):
 
 def answer_table(root, study):
     """Not a table: a study's answer, the sentences that the figures stage computed from the metrics."""
-    answers = {answer["study"]: answer for answer in read_json(root / "results/figures/report.json")["answers"]}
+    answers = {
+        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
+    }
     if study not in answers:
         raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
     return answers[study]["answer"] + "\n"
 
 
 def rules_table(root):
-    study = read_json(root / "benchmarks/study.json")
+    study = read_json(root / "benchmarks/study.json", "the results")
     rows = [
         (
             f"`{rule}`",
@@ -116,7 +122,10 @@ def rules_table(root):
 def budget_table(root):
     """Not a table: the default study's wall time and the per-seed training rate against the
     notebook's, each with the machine it was measured on."""
-    study, bench = read_json(root / "benchmarks/study.json"), read_json(root / "benchmarks/results.json")
+    study, bench = (
+        read_json(root / "benchmarks/study.json", "the results"),
+        read_json(root / "benchmarks/results.json", "the results"),
+    )
     jobs = study["rules"]["train"]["jobs"]
     plain = bench["plain"]
     minutes, seconds = divmod(round(study["wall_s"]), 60)
@@ -150,7 +159,7 @@ def ratio(spread):
 
 
 def throughput_table(root):
-    bench = read_json(root / "benchmarks/results.json")
+    bench = read_json(root / "benchmarks/results.json", "the results")
     rows = [
         (
             kind,
@@ -180,7 +189,7 @@ def throughput_table(root):
 
 
 def models_table(root):
-    bench = read_json(root / "benchmarks/results.json")
+    bench = read_json(root / "benchmarks/results.json", "the results")
     rows = [
         (
             f"`{model}`",
@@ -195,7 +204,7 @@ def models_table(root):
 
 def power_table(root):
     """Each stated comparison's n, interval and verdict, and the seeds its measured spread calls for."""
-    comparisons = read_json(root / "results/summary.json")["comparisons"]
+    comparisons = read_json(root / "results/summary.json", "the results")["comparisons"]
     rows = [
         (
             f"`{study}`",
@@ -227,7 +236,7 @@ def power_table(root):
 
 def drift_table(root):
     """The headline runs' test accuracy scored with this machine's kernels and with AVX2's."""
-    drift = read_json(root / "benchmarks/drift.json")
+    drift = read_json(root / "benchmarks/drift.json", "the results")
     rows = [
         (
             f"`{run}`",
@@ -251,7 +260,7 @@ def drift_table(root):
 
 
 def scale_table(root):
-    scale = read_json(root / "benchmarks/scale.json")
+    scale = read_json(root / "benchmarks/scale.json", "the results")
     rows = [
         (
             f"`{label}`" if label == "params.yaml" else label,
@@ -285,13 +294,6 @@ def render(root, name):
     if kind not in makers:
         raise LenetError(f"table {name!r}: unknown (allowed: {', '.join(makers)})")
     return makers[kind](root, *args)
-
-
-def read_json(path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise LenetError(f"{path}: cannot read the results ({e})") from None
 
 
 def tables(root=Path("."), check=False):
