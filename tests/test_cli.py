@@ -42,8 +42,10 @@ def test_an_unknown_run_is_one_line_and_a_non_zero_exit(workdir, raw_dir, capsys
 
 
 def test_a_seed_that_params_does_not_train_is_one_line(workdir, raw_dir, capsys):
-    line = one_error(capsys, ["train", "--run", "small", "--seed", "2", *train_files(raw_dir)])
-    assert line.endswith("train: error: --seed 2: run small is trained with seeds 0 to 1 (seeds, studies.*.seeds)")
+    line = one_error(capsys, ["train", "--run", "small", "--seed", "4", *train_files(raw_dir)])
+    assert line.endswith(
+        "train: error: --seed 4: run small is trained with seeds 0 to 3 (seeds, studies.*.seeds, claims.*.seeds)"
+    )
     assert not (workdir / "out").exists()
 
 
@@ -311,7 +313,8 @@ def test_an_output_that_overlaps_an_input_is_refused_before_anything_is_written(
     (workdir / "results/metrics/small").mkdir(parents=True)
     (workdir / "results/metrics/small/0.json").write_text("{}")
     before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
-    summarize = ["summarize", "--metrics-dir", "results/metrics", "--history-dir", "h", "--derivations", "d.json"]
+    summarize = ["summarize", "--metrics-dir", "results/metrics", "--history-dir", "h", "--design", "design.json"]
+    summarize += ["--derivations", "d.json"]
     line = one_error(capsys, [*summarize, "--metrics", "m.json", *args])
     assert f"summarize: error: {flag}" in line
     assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == before
@@ -367,7 +370,8 @@ def test_threads_must_be_a_whole_number_of_at_least_one(workdir, raw_dir, capsys
 
 def test_a_corrupt_summary_is_one_line(workdir, capsys):
     (workdir / "metrics.json").write_text('{"runs": {"small": ')
-    args = ["figures", "--summary", "metrics.json", "--history-dir", "h", "--metrics-dir", "m", "--out-dir", "out"]
+    args = ["figures", "--summary", "metrics.json", "--answers", "a.yaml", "--history-dir", "h", "--metrics-dir", "m"]
+    args += ["--out-dir", "out"]
     line = one_error(capsys, args)
     assert "figures: error: metrics.json: not a summary written by lenet-mnist summarize (Expecting value" in line
     assert not (workdir / "out").exists()

@@ -12,7 +12,16 @@ from lenet_mnist.params import load_params
 
 @pytest.fixture
 def params():
-    return copy.deepcopy(load_params(SMOKE_PARAMS))
+    """The smoke params with every run at the top-level 2 seeds (its claims ask for more)."""
+    params = copy.deepcopy(load_params(SMOKE_PARAMS))
+    for claim in params["studies"]["smoke"]["claims"]:
+        claim.pop("seeds")
+    return params
+
+
+def test_a_claim_trains_both_its_runs_with_the_seeds_it_asks_for(params):
+    params["studies"]["smoke"]["claims"][0]["seeds"] = 4
+    assert run_seeds(params, "larger") == run_seeds(params, "small") == [0, 1, 2, 3]
 
 
 def test_a_run_trains_with_the_largest_seed_count_of_the_studies_that_list_it(params):

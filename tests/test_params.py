@@ -88,7 +88,7 @@ SCHEMA_ALONE_WOULD_PASS = [
     [
         (
             lambda p: p.update(extra=1),
-            "extra: unknown key (allowed: compute, data, derivations, evaluate, models, optimizers, "
+            "extra: unknown key (allowed: compute, data, derivations, design, evaluate, models, optimizers, "
             "policies, runs, seeds, split, studies, subsample)",
         ),
         (lambda p: p["runs"]["small"].update(epochs="many"), "runs.small.epochs: 'many' is not of type 'integer'"),
@@ -141,21 +141,50 @@ SCHEMA_ALONE_WOULD_PASS = [
             "studies.smoke.notebook_reported.nope: not one of the study's runs",
         ),
         (
-            lambda p: p["studies"]["smoke"]["pairs"].append(["larger", "nope"]),
-            "studies.smoke.pairs.1.1: 'nope' is not one of the study's runs (allowed: small, larger)",
+            lambda p: p["studies"]["smoke"]["claims"].append(
+                {"run": "larger", "reference": "nope", "expect": "higher"}
+            ),
+            "studies.smoke.claims.2: 'nope' is not one of the study's runs (allowed: small, larger)",
         ),
         (
-            lambda p: p["studies"]["smoke_sizes"].update(runs=["small"], pairs=[["larger", "small"]]),
-            "studies.smoke_sizes.pairs.0.0: 'larger' is not one of the study's runs (allowed: small)",
+            lambda p: p["studies"]["smoke"]["claims"].append({"run": "small", "reference": "small", "expect": "lower"}),
+            "studies.smoke.claims.2: 'small' compared with itself",
         ),
         (
-            lambda p: p["studies"]["smoke"]["pairs"].append(["small", "small"]),
-            "studies.smoke.pairs.1: 'small' compared with itself",
+            lambda p: p["studies"]["smoke"]["claims"].append({"run": "small", "reference": "larger"}),
+            "studies.smoke.claims.2: 'expect' is a required property",
         ),
-        (lambda p: p["studies"]["smoke"]["pairs"].append(["small"]), "studies.smoke.pairs.1: ['small'] is too short"),
+        (
+            lambda p: p["studies"]["smoke"]["claims"][0].update(expect="better"),
+            "studies.smoke.claims.0.expect: 'better' is not allowed (allowed: higher, lower, equivalent)",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["claims"][0].update(expect="equivalent"),
+            "studies.smoke.claims.0: a margin goes with expect: equivalent, and only with it",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["claims"][1].update(at=3),
+            "studies.smoke.claims.1.at: 3 is not an epoch both runs train (allowed: 1 to 1)",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["claims"][1].pop("at"),
+            "studies.smoke.claims.1: train_loss needs `at`",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["claims"][0].update(at=1),
+            "studies.smoke.claims.0.at: test_accuracy takes no `at`",
+        ),
+        (
+            lambda p: p["studies"]["smoke"]["claims"].append(dict(p["studies"]["smoke"]["claims"][0])),
+            "studies.smoke.claims: a run, reference and metric stated twice",
+        ),
+        (
+            lambda p: p["design"].update(pilot_seeds=3),
+            "design.pilot_seeds: 3 is more than the 2 seeds every run trains with",
+        ),
         (
             lambda p: p["studies"]["smoke_sizes"].update(curves={"one": ["small", "nope"]}),
-            "studies.smoke_sizes.curves.one.1: 'nope' is not one of the study's runs",
+            "studies.smoke_sizes.curves.one: 'nope' is not one of the study's runs",
         ),
         (
             lambda p: p["studies"]["smoke"].update(curves={"one": ["small"]}),

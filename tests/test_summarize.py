@@ -1,41 +1,7 @@
-import math
-
 import pytest
-from scipy import stats
 
 from lenet_mnist.records import read_history
-from lenet_mnist.summarize import (
-    RESOLUTION,
-    comparisons,
-    epochs_to,
-    mean_ci,
-    paired_difference,
-    seeds_for,
-    seeds_for_power,
-    speed,
-)
-
-
-def test_confidence_interval_uses_students_t():
-    # t(0.975, 2 degrees of freedom) = 4.303 in every statistics table; sd of 1, 2, 3 is 1.
-    stat = mean_ci([1.0, 2.0, 3.0])
-    assert stat["mean"] == 2.0 and stat["n"] == 3
-    assert stat["ci95_high"] - stat["mean"] == pytest.approx(4.303 / math.sqrt(3), abs=1e-3)
-    assert stat["mean"] - stat["ci95_low"] == pytest.approx(stat["ci95_high"] - stat["mean"])
-
-
-def test_confidence_interval_narrows_with_more_seeds():
-    wide, narrow = mean_ci([0.98, 0.99]), mean_ci([0.98, 0.99] * 5)
-    assert narrow["ci95_high"] - narrow["ci95_low"] < (wide["ci95_high"] - wide["ci95_low"]) / 5
-
-
-def test_one_seed_has_no_interval():
-    assert mean_ci([0.5]) == {"mean": 0.5, "ci95_low": None, "ci95_high": None, "n": 1}
-
-
-def test_identical_seeds_give_a_zero_width_interval():
-    stat = mean_ci([0.9, 0.9, 0.9])
-    assert stat["ci95_low"] == pytest.approx(0.9) and stat["ci95_high"] == pytest.approx(0.9)
+from lenet_mnist.summarize import epochs_to, predictions, ranking, speed, study_claims
 
 
 def test_epochs_to_a_validation_accuracy(tmp_path):
@@ -52,86 +18,61 @@ def test_speed_gives_a_median_only_when_every_seed_got_there():
     assert speed([3, None, 4]) == {"reached": 2, "of": 3, "median": None}
 
 
-def test_paired_difference_of_hand_made_seeds():
-    # Differences 0.02, 0.01, 0.03: mean 0.02, sd 0.01, half-width t(0.975, 2) * 0.01 / sqrt(3).
-    stat = paired_difference([0.92, 0.91, 0.95], [0.90, 0.90, 0.92])
-    assert stat["mean"] == pytest.approx(0.02) and stat["n"] == 3
-    assert stat["ci95_low"] == pytest.approx(0.02 - 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
-    assert stat["ci95_high"] == pytest.approx(0.02 + 4.303 * 0.01 / math.sqrt(3), abs=1e-4)
-    assert stat["verdict"] == "inconclusive"  # the interval includes zero and is wider than +-0.001
-    assert stat["sd"] == pytest.approx(0.01) and stat["half_width"] == pytest.approx(
-        4.303 * 0.01 / math.sqrt(3), abs=1e-4
-    )
+def test_predictions_are_the_confusion_matrix_columns_and_rows():
+    # Every image predicted as class 1: its share of predictions is 1, the labels' shares are the rows.
+    matrix = [[0] * 10 for _ in range(10)]
+    matrix[0][1], matrix[1][1], matrix[2][1] = 2, 5, 3
+    predicted, labels = predictions({"confusion_matrix": matrix})
+    assert predicted[1] == 1.0 and sum(predicted) == 1.0
+    assert labels[:3] == [0.2, 0.5, 0.3]
 
 
-def test_pairing_finds_a_difference_that_separate_intervals_hide():
-    # The seeds disagree by much more than the run differs from its reference, but every seed
-    # gains about 0.01: the runs' own intervals overlap, the paired one lies above zero.
-    run, reference = [0.91, 0.95, 0.99], [0.90, 0.94, 0.98]
-    assert mean_ci(run)["ci95_low"] < mean_ci(reference)["ci95_high"]
-    stat = paired_difference(run, reference)
-    assert stat["ci95_low"] > 0 and stat["verdict"] == "higher"
-    flipped = paired_difference(reference, run)
-    assert flipped["ci95_high"] < 0 and flipped["verdict"] == "lower"
+def per_class(value):
+    return {str(c): value for c in range(10)}
 
 
-def test_no_effect_is_said_only_of_an_interval_within_the_resolution():
-    # Differences of +-0.0005 around 0 over 10 seeds: sd 0.000527, half-width t(0.975, 9) * sd / sqrt(10).
-    references = [0.99] * 10
-    tight = paired_difference([0.99 + d for d in [0.0005, -0.0005] * 5], references)
-    assert tight["half_width"] == pytest.approx(2.262 * 0.000527 / math.sqrt(10), rel=1e-3)
-    assert tight["verdict"] == "no effect" and tight["half_width"] <= RESOLUTION
-    loose = paired_difference([0.99 + d for d in [0.005, -0.005] * 5], references)
-    assert loose["verdict"] == "inconclusive" and loose["half_width"] > RESOLUTION
-
-
-def test_the_seeds_for_power_follow_the_normal_formula_with_the_t_correction():
-    # 7.85 sd^2 / effect^2 (the paired form of 15.7 per arm), plus the few seeds t adds.
-    for sd, effect in ((0.0013, 0.0035), (0.001, 0.001), (0.005, 0.002)):
-        normal = 7.85 * sd**2 / effect**2
-        assert normal < seeds_for_power(sd, effect) <= normal + 3, (sd, effect)
-        assert seeds_for_power(sd, -effect) == seeds_for_power(sd, effect)
-    assert seeds_for_power(0.001, 0.0) is None
-
-
-def test_the_seeds_for_the_resolution_make_the_interval_that_narrow():
-    for sd in (0.0005, 0.001, 0.002):
-        n = seeds_for(sd)
-        half = lambda k: stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)  # noqa: E731
-        assert half(n) <= RESOLUTION < half(n - 1), sd
-    # The normal approximation, 1.96^2 sd^2 / 0.001^2, is a little below: t widens small samples.
-    assert 1.96**2 * 0.002**2 / RESOLUTION**2 < seeds_for(0.002) < 1.2 * 1.96**2 * 0.002**2 / RESOLUTION**2
-
-
-def test_one_seed_gives_a_difference_without_an_interval():
-    assert paired_difference([0.9], [0.8]) == {
-        "mean": pytest.approx(0.1),
-        "ci95_low": None,
-        "ci95_high": None,
-        "n": 1,
-        "half_width": None,
-        "sd": None,
-        "verdict": "inconclusive",
-        "seeds_for_resolution": None,
-        "seeds_for_power": None,
-    }
-
-
-def test_seeds_are_paired_by_name_not_by_order():
-    with pytest.raises(ValueError):
-        paired_difference([0.9, 0.8], [0.9])
-
-
-def test_comparisons_are_keyed_by_run_and_reference_per_study_over_the_seeds_both_have():
+def test_claims_pair_seeds_by_name_and_read_the_test_set_or_the_training_loss():
     params = {
         "seeds": 2,
-        "studies": {"q": {"runs": ["a", "b"], "pairs": [["b", "a"]]}, "more": {"runs": ["a"], "seeds": 3}},
+        "runs": {"a": {"epochs": 2}, "b": {"epochs": 2}},
+        "studies": {
+            "q": {
+                "runs": ["a", "b"],
+                "claims": [
+                    {"run": "b", "reference": "a", "metric": "test_accuracy", "expect": "higher", "seeds": 3},
+                    {"run": "b", "reference": "a", "metric": "train_loss", "at": 2, "expect": "lower"},
+                ],
+            }
+        },
     }
-    runs = {
-        run: {"seeds": {str(s): {"test_accuracy": acc + s / 100} for s in range(n)}}
-        for run, acc, n in (("a", 0.5, 3), ("b", 0.75, 2))
+    history = {
+        run: {s: [{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": loss + s}] for s in range(3)}
+        for run, loss in (("a", 1.0), ("b", 0.5))
     }
-    found = comparisons(params, runs)
-    assert list(found) == ["q"] and list(found["q"]) == ["b_vs_a"]
-    assert found["q"]["b_vs_a"]["run"] == "b" and found["q"]["b_vs_a"]["reference"] == "a"
-    assert found["q"]["b_vs_a"]["mean"] == pytest.approx(0.25) and found["q"]["b_vs_a"]["n"] == 2
+    metrics = {
+        run: {s: {"test_accuracy": acc + s / 100, "per_class_accuracy": per_class(acc)} for s in range(3)}
+        for run, acc in (("a", 0.5), ("b", 0.75))
+    }
+    planned = {"phase": "confirmatory", "seeds_needed": 3, "power": 0.95}
+    design = {"claims": {"q": {"b_vs_a.test_accuracy": planned, "b_vs_a.train_loss_epoch_2": planned}}}
+    found = study_claims(params, "q", design, history, metrics)
+    accuracy, loss = found["b_vs_a.test_accuracy"], found["b_vs_a.train_loss_epoch_2"]
+    assert accuracy["differences"] == pytest.approx([0.25] * 3) and accuracy["n"] == 3
+    assert accuracy["verdict"] == "higher" and accuracy["fixed_in"] == "validation"
+    assert accuracy["per_class"]["7"]["mean"] == pytest.approx(0.25)
+    assert loss["differences"] == pytest.approx([-0.5] * 3) and loss["verdict"] == "lower"
+    assert "per_class" not in loss
+
+
+def test_the_highest_mean_is_best_only_when_a_claim_resolves_it_from_the_runner_up():
+    runs = {run: {"test_accuracy": {"mean": mean}} for run, mean in (("a", 0.9), ("b", 0.95), ("c", 0.93))}
+    params = {"studies": {"q": {"runs": ["a", "b", "c"]}}}
+    claim = {"run": "b", "reference": "c", "metric": "test_accuracy", "verdict": "higher"}
+    assert ranking(params, "q", runs, {"b_vs_c.test_accuracy": claim}) == {
+        "highest_mean": "b",
+        "runner_up": "c",
+        "resolved_by": "b_vs_c.test_accuracy",
+    }
+    unresolved = {"b_vs_c.test_accuracy": {**claim, "verdict": "not resolved"}}
+    assert ranking(params, "q", runs, unresolved)["resolved_by"] is None
+    assert ranking(params, "q", runs, {})["resolved_by"] is None

@@ -19,10 +19,10 @@ from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
 
 from lenet_mnist.download import OFFICIAL_MD5
 from lenet_mnist.files import digest_of
+from lenet_mnist.formats import format_ci, format_diff
 from lenet_mnist.imports import STAGES, closure, fingerprint_path
 from lenet_mnist.jobs import run_seeds, trainings
 from lenet_mnist.params import load_params
-from lenet_mnist.summarize import format_ci, format_diff
 
 pytestmark = pytest.mark.e2e
 
@@ -244,13 +244,16 @@ def check_outputs(repo, params):
             assert (repo / f"logs/train/{run}/{seed}.log").exists()
         assert summary["runs"][run]["test_accuracy"]["n"] == len(run_seeds(params, run))
         assert (repo / f"results/plots/{run}.png").read_bytes()[:4] == b"\x89PNG"
-    assert summary["studies"]["smoke"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
+    assert summary["studies"]["smoke"]["runs"]["larger"] == summary["runs"]["larger"]["test_accuracy"]
     best = max(summary["runs"], key=lambda run: summary["runs"][run]["test_accuracy"]["mean"])
-    assert summary["best"] == {"run": best, **summary["runs"][best]["test_accuracy"]}
+    assert summary["highest_mean"] == best
+    design = json.loads((repo / "results/design.json").read_text())
+    for name, claim in summary["claims"]["smoke"].items():
+        assert claim["phase"] == design["claims"]["smoke"][name]["phase"] and claim["fixed_in"] == "validation"
     assert summary["derivations"]["passed"] and all(summary["derivations"]["passed"].values())
     for figure in ("ps1_sobel", "ps2_bptt", "ps3_positional"):
         assert (repo / f"results/derivations/{figure}.png").read_bytes()[:4] == b"\x89PNG"
-    for figure in ["smoke", "smoke_sizes", "confusion"]:
+    for figure in ["smoke", "smoke_sizes", "confusion", "smoke_per_class", "smoke_predictions"]:
         assert (repo / f"results/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
     curves = pd.read_csv(repo / "results/figures/curves.csv")
     assert len(curves) == sum(params["runs"][run].get("epochs", 15) for run in params["studies"]["smoke"]["runs"])
@@ -313,11 +316,8 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
         run: {"test_accuracy": stats["test_accuracy"]["mean"], "n": stats["test_accuracy"]["n"]}
         for run, stats in summary["runs"].items()
     }
-    pair = summary["comparisons"]["smoke"]["larger_vs_small"]
-    assert shown["comparisons"] == {
-        "smoke": {
-            "larger_vs_small": {"diff": pair["mean"], "ci95_low": pair["ci95_low"], "ci95_high": pair["ci95_high"]}
-        }
+    assert shown["claims"] == {
+        "smoke": {name: {"diff": c["mean"], "p_holm": c["p_holm"]} for name, c in summary["claims"]["smoke"].items()}
     }
 
     # The report's text states the measured numbers, as computed from the metrics.
@@ -335,23 +335,41 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
         "notebook": "0.0000",
         "ours": format_ci(summary["runs"]["small"]["test_accuracy"]),
     }
-    # The study's pair, compared seed by seed: in metrics.json (and so in dvc metrics), and in the report.
-    pair = summary["comparisons"]["smoke"]["larger_vs_small"]
+    # The study's claim on test accuracy, compared seed by seed: in metrics.json (and so in dvc
+    # metrics), and in the report's table of claims.
+    claim = summary["claims"]["smoke"]["larger_vs_small.test_accuracy"]
+    seeds = range(claim["n"])
     accuracy = {
-        run: [summary["runs"][run]["seeds"][str(seed)]["test_accuracy"] for seed in (0, 1)]
-        for run in ("larger", "small")
+        run: [summary["runs"][run]["seeds"][str(s)]["test_accuracy"] for s in seeds] for run in ("larger", "small")
     }
-    assert pair["run"] == "larger" and pair["reference"] == "small" and pair["n"] == 2
-    assert pair["mean"] == pytest.approx(
-        (accuracy["larger"][0] - accuracy["small"][0] + accuracy["larger"][1] - accuracy["small"][1]) / 2
-    )
-    assert shown["comparisons"]["smoke"]["larger_vs_small"]["diff"] == pair["mean"]
-    assert f"{format_diff(pair)} against small" in [row["paired"] for row in answers["smoke"]["table"]]
+    assert claim["n"] == 4 and claim["differences"] == [a - b for a, b in zip(accuracy["larger"], accuracy["small"])]
+    assert shown["claims"]["smoke"]["larger_vs_small.test_accuracy"]["diff"] == claim["mean"]
+    assert format_diff(claim) in [row["difference"] for row in answers["smoke"]["claims"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
     html = (built / "results/report.html").read_text()
-    for number in [*report_numbers(summary), format_diff(pair)]:
+    for number in [*report_numbers(summary), format_diff(claim)]:
         assert number in html
     assert "System Message" not in html  # every text of the report is valid reStructuredText
+
+
+def test_the_smoke_claims_keep_their_verdicts_when_retrained_with_avx2_kernels(built_copy, wheel_cache):
+    """Every job of the smoke study's claims retrained and scored with ONEDNN_MAX_CPU_ISA=AVX2 and
+    ATEN_CPU_CAPABILITY=avx2 (what another machine type computes), and each claim judged again
+    with Holm's family: the verdicts that summarize gave, claim by claim."""
+    out = built_copy / "verdicts.json"
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    run(["lenet-mnist", "bench-drift", "--studies", "smoke", "--out", str(out)], built_copy, env)
+    summary = json.loads((built_copy / "results/summary.json").read_text())["claims"]["smoke"]
+    found = json.loads(out.read_text())
+    assert found["kernels"]["avx2"]["aten_cpu_capability"] == "AVX2"
+    found = found["studies"]["smoke"]
+    assert set(found) == set(summary)
+    judged = [name for name, claim in summary.items() if claim["verdict"] != "exploratory"]
+    assert judged, "no smoke claim has a verdict to keep"
+    for name, claim in found.items():
+        assert claim["native"]["verdict"] == summary[name]["verdict"], name
+        assert claim["native"]["mean"] == summary[name]["mean"], name  # read from the same results
+        assert claim["avx2"]["verdict"] == claim["native"]["verdict"], (name, claim)
 
 
 def test_one_core_gives_the_files_of_four(built, tmp_path, wheel_cache):
@@ -542,13 +560,14 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
     # A branch from it: `dvc metrics diff` and `dvc plots diff` against main, from git alone.
     run(["dvc", "exp", "branch", "faster_adam", "edited"], built_copy, env)
     diff = json.loads(run(["dvc", "metrics", "diff", "main", "edited", "--json"], built_copy, env).stdout)
-    # Only what changed: larger's mean (its n is the same), and the pair that holds it.
+    # Only what changed: larger's mean (its n is the same), and the claims that hold it.
     diff = diff["results/metrics.json"]
-    pair = "comparisons.smoke.larger_vs_small"
-    assert set(diff) == {"runs.larger.test_accuracy", f"{pair}.diff", f"{pair}.ci95_low", f"{pair}.ci95_high"}
+    claim = "claims.smoke.larger_vs_small.test_accuracy"
+    assert "runs.larger.test_accuracy" in diff and not any(key.startswith("runs.small") for key in diff)
+    assert f"{claim}.diff" in diff and not any(key.endswith(".n") for key in diff)
     assert diff["runs.larger.test_accuracy"]["old"] == main["runs"]["larger"]["test_accuracy"]
     assert diff["runs.larger.test_accuracy"]["new"] == edited["runs"]["larger"]["test_accuracy"]
-    assert diff[f"{pair}.diff"]["new"] == edited["comparisons"]["smoke"]["larger_vs_small"]["diff"]
+    assert diff[f"{claim}.diff"]["new"] == edited["claims"]["smoke"]["larger_vs_small.test_accuracy"]["diff"]
     plots = json.loads(run(["dvc", "plots", "diff", "main", "edited", "--json", "--split"], built_copy, env).stdout)
     assert set(plots["data"]) == {
         "training_loss",

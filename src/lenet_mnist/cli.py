@@ -45,7 +45,9 @@ def checked_seed(params, run, seed):
 
     seeds = run_seeds(params, run)
     if seed not in seeds:
-        raise LenetError(f"--seed {seed}: run {run} is trained with seeds 0 to {seeds[-1]} (seeds, studies.*.seeds)")
+        raise LenetError(
+            f"--seed {seed}: run {run} is trained with seeds 0 to {seeds[-1]} (seeds, studies.*.seeds, claims.*.seeds)"
+        )
     return seed
 
 
@@ -92,10 +94,16 @@ def run_evaluate(params, args):
     evaluate(params, args.run, seed, args.checkpoint, args.raw, args.out)
 
 
+def run_design(params, args):
+    from lenet_mnist.design import design
+
+    design(params, args.history_dir, args.drift, args.out)
+
+
 def run_summarize(params, args):
     from lenet_mnist.summarize import summarize
 
-    summarize(params, args.metrics_dir, args.history_dir, args.derivations, args.summary, args.metrics)
+    summarize(params, args.metrics_dir, args.history_dir, args.design, args.derivations, args.summary, args.metrics)
 
 
 def run_plot(params, args):
@@ -113,7 +121,7 @@ def run_plot(params, args):
 def run_figures(params, args):
     from lenet_mnist.figures import figures
 
-    figures(params, args.summary, args.history_dir, args.metrics_dir, args.out_dir)
+    figures(params, args.summary, args.answers, args.history_dir, args.metrics_dir, args.out_dir)
 
 
 def run_derivations(params, args):
@@ -145,7 +153,7 @@ def run_bench_study(params, args):
 def run_bench_drift(params, args):
     from lenet_mnist.bench.drift import bench_drift
 
-    bench_drift(args.params, args.raw, args.models_dir, args.out)
+    bench_drift(args.params, params, args.jobs, args.studies, args.out, args.parallel)
 
 
 def run_bench_scale(params, args):
@@ -193,6 +201,14 @@ def positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
     return value
+
+
+def job(text):
+    """An argparse type: RUN:SEED."""
+    run, _, seed = text.rpartition(":")
+    if not run or not seed.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not RUN:SEED")
+    return run, int(seed)
 
 
 def special_file(path):
@@ -302,9 +318,15 @@ def build_parser():
     path(sub, "--raw", "raw directory")
     path(sub, "--out", "output: metrics (.json)")
 
-    sub = stage("summarize", run_summarize, "every run's test metrics over its seeds in one file")
+    sub = stage("design", run_design, "the validation phase: each claim sized from its pilot seeds and the drift")
+    path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
+    path(sub, "--drift", "jobs retrained with AVX2's kernels (benchmarks/drift.json)")
+    path(sub, "--out", "output: each claim's pilot, sd, seeds needed and phase (.json)")
+
+    sub = stage("summarize", run_summarize, "every run's metrics over its seeds, and each claim judged, in one file")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
+    path(sub, "--design", "the validation phase's sizing of the claims (results/design.json)")
     path(sub, "--derivations", "the checks of Problem Sets 1-3 (checks.json)")
     path(sub, "--summary", "output: the whole summary (.json)")
     path(sub, "--metrics", "output: its headline numbers, for dvc metrics (.json)")
@@ -316,6 +338,7 @@ def build_parser():
 
     sub = stage("figures", run_figures, "a figure per study, the best run's confusion matrix, captions and answers")
     path(sub, "--summary", "the summary (results/summary.json)")
+    path(sub, "--answers", "the studies' hand-written answers (workflow/report/answers.yaml)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")
     path(sub, "--metrics-dir", "directory of metrics (<run>/<seed>.json)")
     path(sub, "--out-dir", "output: figures (.png), their data (.csv) and report.json")
@@ -342,10 +365,17 @@ def build_parser():
     sub.add_argument("--wall-s", type=float, required=True, help="the run's wall time, in seconds")
     path(sub, "--out", "output: the summary (.json)")
 
-    sub = stage("bench-drift", run_bench_drift, "every checkpoint scored with this CPU's kernels and with AVX2's")
-    path(sub, "--raw", "raw directory")
-    path(sub, "--models-dir", "the checkpoints (<run>/<seed>.pt)")
-    path(sub, "--out", "output: the test accuracies under both, per run (.json)")
+    sub = stage("bench-drift", run_bench_drift, "jobs retrained with AVX2's kernels, beside this checkout's results")
+    sub.add_argument("--jobs", nargs="+", type=job, default=[], metavar="RUN:SEED", help="jobs to retrain")
+    sub.add_argument(
+        "--studies",
+        nargs="+",
+        default=[],
+        metavar="STUDY",
+        help="retrain and score every job of their claims, and judge them again",
+    )
+    sub.add_argument("--parallel", type=positive, default=2, help="jobs side by side (default: %(default)s)")
+    path(sub, "--out", "output: both histories per job, and the claims judged again (.json)")
 
     sub = stage("bench-scale", run_bench_scale, "snakemake -n and dvc status on params.yaml and on a generated study")
     sub.add_argument("--runs", type=positive, default=1000, help="runs of the generated study (default: %(default)s)")

@@ -1,10 +1,13 @@
-"""Stage `figures`: one figure per study and the best run's confusion matrix, each with a caption
-that states its measured numbers, plus each study's answer (a sentence or two and a table of its
-runs and paired differences), all computed here from the metrics (report.json); and the data
-behind the figures as CSV, for `dvc plots`: curves.csv (learning curves), sizes.csv (accuracy
-against training-set size), confusion.csv."""
+"""Stage `figures`: one figure per study, the per-class paired differences of its test-accuracy
+claims, the predicted classes of Q1's collapsed runs and the confusion matrix of the run with the
+highest mean, each with a caption that states its measured numbers; each study's answer (the
+hand-written sentences of workflow/report/answers.yaml with their numbers filled in from the
+summary), its table of runs and its table of claims (report.json); and the data behind the
+figures as CSV, for `dvc plots`: curves.csv (learning curves), sizes.csv (accuracy against
+training-set size), confusion.csv."""
 
 import logging
+import re
 
 import matplotlib
 
@@ -14,16 +17,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+import yaml  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lenet_mnist.errors import LenetError  # noqa: E402
 from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
+from lenet_mnist.formats import (  # noqa: E402
+    claim_line,
+    digits_of,
+    format_ci,
+    format_diff,
+    format_p,
+    verdict_words,
+)
 from lenet_mnist.jobs import run_seeds  # noqa: E402
 from lenet_mnist.plot import long_history, save  # noqa: E402
 from lenet_mnist.records import history_of, read_json, read_metrics  # noqa: E402
 from lenet_mnist.sizes import run_size  # noqa: E402
-from lenet_mnist.summarize import format_ci, format_diff, mean_ci  # noqa: E402
+from lenet_mnist.stats import mean_ci  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+ANSWERS = "workflow/report/answers.yaml"
+PLACEHOLDER = re.compile(r"\{((?:claim|run) [^{}]+)\}")
 
 
 def format_epochs(speed):
@@ -37,13 +53,6 @@ def format_epochs_cell(speed):
     if speed["reached"] < speed["of"]:
         return f"{speed['reached']} of {speed['of']} seeds"
     return f"{speed['median']:g}"
-
-
-def sign(stat):
-    """What a paired interval allows one to say (summarize.verdict), in words."""
-    if stat["verdict"] == "no effect":
-        return f"no effect larger than {stat['half_width']:.4f}"
-    return {"higher": "higher", "lower": "lower"}.get(stat["verdict"], "inconclusive")
 
 
 def save_csv(frame, path):
@@ -143,7 +152,7 @@ def data_size(params, summary, spec, out_dir, study):
 def confusion(params, summary, metrics_dir, out_dir):
     """Draws the best run's confusion matrix, summed over seeds; its predictions, a row each, are
     in confusion.csv, as dvc's confusion template counts them."""
-    best = summary["best"]["run"]
+    best = summary["highest_mean"]
     matrices = {
         seed: np.array(read_metrics(metrics_dir / best / f"{seed}.json", best, seed)["confusion_matrix"])
         for seed in run_seeds(params, best)
@@ -201,114 +210,116 @@ def describe_sizes(table):
     return "Test accuracy against training-set size, mean over seeds with 95% CI. " + "; ".join(lines) + "."
 
 
-def differences(params, run, reference):
-    """What a run changes from its reference, as 'key value against value'."""
-    a, b = params["runs"][run], params["runs"][reference]
-    return ", ".join(
-        f"{key} {a[key]:g} against {b[key]:g}"
-        if isinstance(a[key], (int, float))
-        else f"{key} {a[key]} against {b[key]}"
-        for key in a
-        if a[key] != b[key]
+def claim_rows(summary, study):
+    """A row per claim of the study: what it states, the phase and seeds the design fixed, its
+    paired difference, raw and Holm-adjusted p, and its verdict in words."""
+    return [
+        {
+            "claim": claim_line(claim),
+            "expect": f"equivalent within +-{claim['margin']:g}" if claim["margin"] else claim["expect"],
+            "phase": claim["phase"],
+            "seeds_needed": claim["seeds_needed"] or "more than the budget",
+            "power": f"{claim['power']:.2f}",
+            "difference": format_diff(claim, digits_of(claim)),
+            "p": format_p(claim["p"]),
+            "p_holm": format_p(claim["p_holm"]),
+            "verdict": verdict_words(claim),
+        }
+        for claim in summary["claims"].get(study, {}).values()
+    ]
+
+
+def render_answer(text, summary):
+    """A study's hand-written answer with its numbers filled in from the summary: {claim STUDY KEY}
+    becomes the claim's difference, interval, n and verdict; {run RUN} a run's mean test accuracy,
+    its interval and n."""
+
+    def fill(match):
+        kind, *names = match[1].split()
+        try:
+            if kind == "claim":
+                claim = summary["claims"][names[0]][names[1]]
+                return f"{format_diff(claim, digits_of(claim))}, {verdict_words(claim)}"
+            return format_ci(summary["runs"][names[0]]["test_accuracy"])
+        except (KeyError, IndexError):
+            raise LenetError(f"{ANSWERS}: {{{match[1]}}} names no claim or run of the summary") from None
+
+    return PLACEHOLDER.sub(fill, " ".join(text.split()))
+
+
+def ranking_words(summary, study):
+    """The run with the highest mean, and whether a paired claim resolved it from the runner-up."""
+    ranked = summary["studies"][study]
+    top, second = ranked["highest_mean"], ranked["runner_up"]
+    if second is None:
+        return f"{top}: {format_ci(summary['runs'][top]['test_accuracy'])}."
+    if ranked["resolved_by"]:
+        return f"Best: {top}, resolved from the runner-up {second} by a paired claim."
+    return f"Highest mean: {top}, not resolved from {second} (no confirmatory paired claim)."
+
+
+def study_table(params, summary, spec):
+    """A row per run of the study: its updates, test accuracy and how fast it gets there."""
+    return [
+        {
+            "run": run,
+            "sgd_steps": f"{sgd_steps(params, run):,}",
+            "test_accuracy": format_ci(summary["runs"][run]["test_accuracy"]),
+            "epochs_to_val_95": format_epochs_cell(summary["runs"][run]["epochs_to_val_95"]),
+            "epochs_to_val_98": format_epochs_cell(summary["runs"][run]["epochs_to_val_98"]),
+        }
+        for run in spec["runs"]
+    ]
+
+
+def per_class(summary, study, out_dir):
+    """A heatmap of the study's test-accuracy claims: each class's paired difference of accuracy
+    (run minus reference, mean over seeds). Returns the caption, or None if it has no such claim."""
+    claims = [c for c in summary["claims"].get(study, {}).values() if "per_class" in c]
+    if not claims:
+        return None
+    frame = pd.DataFrame(
+        [[c["per_class"][str(k)]["mean"] for k in range(10)] for c in claims],
+        index=[f"{c['run']} - {c['reference']}" for c in claims],
+    )
+    limit = float(np.abs(frame.to_numpy()).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(claims) + 1.5))
+    sns.heatmap(frame, annot=True, fmt="+.3f", cmap="RdBu", vmin=-limit, vmax=limit, ax=ax, annot_kws={"fontsize": 7})
+    ax.set(xlabel="digit", ylabel="", title=f"{study}: per-class paired difference of test accuracy, mean over seeds")
+    save(fig, out_dir / f"{study}_per_class.png")
+    worst = [
+        f"{c['run']} - {c['reference']}: digit {k} {c['per_class'][str(k)]['mean']:+.4f}"
+        for c in claims
+        for k in [min(range(10), key=lambda k: c["per_class"][str(k)]["mean"])]
+    ]
+    return (
+        "Per-class paired differences of test accuracy (run minus reference, mean over the claim's seeds); "
+        "each claim's most lowered digit: " + "; ".join(worst) + "."
     )
 
 
-def decompositions(pairs):
-    """Pairs (a, c) that the study also splits into (a, b) and (b, c): their mean differences add up."""
-    found = []
-    for a, c in pairs:
-        for b in [r for x, r in pairs if x == a]:
-            if (b, c) in pairs:
-                found.append((a, b, c))
-    return found
-
-
-def describe_pairs(group):
-    """Pairs that share what they are compared with: the one difference, or where their intervals lie."""
-    if len(group) == 1:
-        [c] = group
-        return f"{c['run']} differs by {format_diff(c)}: {sign(c)}"
-    sides = {
-        side: [c for c in group if c["verdict"] == side] for side in ("higher", "lower", "no effect", "inconclusive")
-    }
-    words = {"no effect": "no effect larger than its interval's half-width"}
-    return f"by their paired 95% intervals, of {len(group)} comparisons " + ", ".join(
-        f"{len(cs)} {words.get(side, side)} ("
-        + ", ".join(f"{c['run']} against {c['reference']} {format_diff(c)}" for c in cs)
-        + ")"
-        for side, cs in sides.items()
-        if cs
-    )
-
-
-def pair_stats(summary, study, spec):
-    """The study's comparisons by (run, reference), in the order of its pairs in params.yaml."""
-    found = summary["comparisons"].get(study, {})
-    return {(run, reference): found[f"{run}_vs_{reference}"] for run, reference in spec.get("pairs", [])}
-
-
-def study_answer(params, summary, study, spec):
-    """A sentence or two, from the metrics: the best run of a learning-curve study, or the ends of
-    each curve of a data-size study without pairs; each difference the study splits in two; and the
-    other pairs, by what they are compared with (the reference's model, optimizer and policy)."""
-    stat = pair_stats(summary, study, spec)
-    sentences = []
-    if spec["figure"] == "learning_curves":
-        runs = summary["runs"]
-        best = max(spec["runs"], key=lambda run: runs[run]["test_accuracy"]["mean"])
-        sentences.append(f"{best} has the best mean test accuracy, {format_ci(runs[best]['test_accuracy'])}.")
-    elif not stat:
-        table = size_table(params, summary, spec)
-        ends = [
-            f"{curve} {group['test_accuracy'].iloc[0]:.4f} at {group['n_train'].iloc[0]:,} images and "
-            f"{group['test_accuracy'].iloc[-1]:.4f} at {group['n_train'].iloc[-1]:,}"
-            for curve, group in table.groupby("curve", sort=False)
-        ]
-        sentences.append("Mean test accuracy: " + "; ".join(ends) + ".")
-    chains = decompositions(list(stat))
-    if chains:
-
-        def share(x, total):
-            return f"{stat[x]['mean']:+.4f} ({stat[x]['mean'] / total:.0%})" if total else f"{stat[x]['mean']:+.4f}"
-
-        parts = [
-            f"of {a} against {c}, {format_diff(stat[a, c])}, {share((a, b), stat[a, c]['mean'])} is {a} against "
-            f"{b} ({differences(params, a, b)}) and {share((b, c), stat[a, c]['mean'])} is {b} against {c} "
-            f"({differences(params, b, c)})"
-            for a, b, c in chains
-        ]
-        sentences.append("Seed by seed, " + "; ".join(parts) + ".")
-    in_chains = {pair for a, b, c in chains for pair in ((a, c), (a, b), (b, c))}
-    groups = {}
-    for (run, reference), c in stat.items():
-        if (run, reference) not in in_chains:
-            ref = params["runs"][reference]
-            groups.setdefault(f"{ref['model']}, {ref['optimizer']}, policy {ref['policy']}", []).append(c)
-    if groups:
-        sentence = "; ".join(f"against {against}, {describe_pairs(group)}" for against, group in groups.items())
-        sentences.append(sentence[0].upper() + sentence[1:] + ".")
-    return " ".join(sentences)
-
-
-def study_table(params, summary, study, spec):
-    """A row per run of the study: its updates, test accuracy, speed, and its paired differences."""
-    comparisons = pair_stats(summary, study, spec).values()
-    rows = []
-    for run in spec["runs"]:
-        stats = summary["runs"][run]
-        rows.append(
-            {
-                "run": run,
-                "sgd_steps": f"{sgd_steps(params, run):,}",
-                "test_accuracy": format_ci(stats["test_accuracy"]),
-                "epochs_to_val_95": format_epochs_cell(stats["epochs_to_val_95"]),
-                "epochs_to_val_98": format_epochs_cell(stats["epochs_to_val_98"]),
-                "paired": "; ".join(
-                    f"{format_diff(c)} against {c['reference']}" for c in comparisons if c["run"] == run
-                ),
-            }
+def predicted_classes(summary, runs, out_dir, study):
+    """What a study's runs predict: each class's share of the test predictions beside its share of
+    the test set (a run that predicts one class scores that class's share). Returns the caption."""
+    rows = [
+        {"run": run, "digit": int(c), "share": stat["mean"], "of": "predictions"}
+        for run in runs
+        for c, stat in summary["runs"][run]["predicted_share"].items()
+    ]
+    first = summary["runs"][runs[0]]["test_class_share"]
+    rows += [{"run": "test set", "digit": int(c), "share": share, "of": "test labels"} for c, share in first.items()]
+    grid = sns.catplot(data=pd.DataFrame(rows), x="digit", y="share", hue="run", kind="bar", height=3.5, aspect=2)
+    grid.figure.suptitle(f"{study}: share of test images predicted as each digit, mean over seeds", y=1.03)
+    save(grid.figure, out_dir / f"{study}_predictions.png")
+    words = []
+    for run in runs:
+        shares = summary["runs"][run]["predicted_share"]
+        top = max(shares, key=lambda c: shares[c]["mean"])
+        words.append(
+            f"{run} predicts digit {top} for {shares[top]['mean']:.1%} of the test images, "
+            f"which are {first[top]:.2%} digit {top}s"
         )
-    return rows
+    return "; ".join(words) + "."
 
 
 def notebook_comparison(params, summary, history_dir):
@@ -333,14 +344,29 @@ def notebook_comparison(params, summary, history_dir):
     return rows
 
 
-def figures(params, summary_path, history_dir, metrics_dir, out_dir):
+def figures(params, summary_path, answers_path, history_dir, metrics_dir, out_dir):
     """The study figures, their tables and the report's texts, written as a set."""
     with atomic_dir(out_dir, "figures") as staging:
-        write_figures(params, summary_path, history_dir, metrics_dir, staging)
+        write_figures(params, summary_path, answers_path, history_dir, metrics_dir, staging)
 
 
-def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
+def read_answers(path, params):
+    """The hand-written answers, a text per study; a study without one gets none, and a warning."""
+    try:
+        answers = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise LenetError(f"{path}: not valid YAML ({e.__class__.__name__})") from None
+    if not isinstance(answers, dict) or not all(isinstance(text, str) for text in answers.values()):
+        raise LenetError(f"{path}: not the answers of the studies (a mapping of study names to texts)")
+    for study in params["studies"]:
+        if study not in answers:
+            log.warning("%s: no answer for study %s; its report shows its tables alone", path, study)
+    return answers
+
+
+def write_figures(params, summary_path, answers_path, history_dir, metrics_dir, out_dir):
     summary = read_json(summary_path, "a summary written by lenet-mnist summarize")
+    written = read_answers(answers_path, params)
     captions, answers, curves, sizes = {}, [], [], []  # answers: a list, in the order of params.yaml
     for study, spec in params["studies"].items():
         if spec["figure"] == "learning_curves":
@@ -349,14 +375,20 @@ def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
         else:
             sizes.append(data_size(params, summary, spec, out_dir, study))
             captions[study] = describe_sizes(sizes[-1])
+        if caption := per_class(summary, study, out_dir):
+            captions[f"{study}_per_class"] = caption
         answers.append(
             {
                 "study": study,
                 "question": spec["question"],
-                "answer": study_answer(params, summary, study, spec),
-                "table": study_table(params, summary, study, spec),
+                "answer": render_answer(written.get(study, ""), summary),
+                "ranking": ranking_words(summary, study),
+                "table": study_table(params, summary, spec),
+                "claims": claim_rows(summary, study),
             }
         )
+    first = next(iter(params["studies"]))  # Q1: what the collapsed runs predict
+    captions[f"{first}_predictions"] = predicted_classes(summary, params["studies"][first]["runs"], out_dir, first)
     # The data behind the study figures, a row per study, run and epoch or size, for `dvc plots`.
     for name, frames in (("curves", curves), ("sizes", sizes)):
         if frames:
@@ -371,7 +403,7 @@ def write_figures(params, summary_path, history_dir, metrics_dir, out_dir):
     best, errors, (actual, predicted), count = confusion(params, summary, metrics_dir, out_dir)
     seeds = len(run_seeds(params, best))
     captions["confusion"] = (
-        f"Confusion matrix of {best}, the run with the best mean test accuracy, summed over "
+        f"Confusion matrix of {best}, the run with the highest mean test accuracy, summed over "
         f"{seeds} seeds: {errors} errors in {seeds * 10_000:,} predictions; the most frequent "
         f"is a {actual} taken for a {predicted} ({count} times)."
     )

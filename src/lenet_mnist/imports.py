@@ -32,6 +32,7 @@ STAGES = [
     "preview",
     "train",
     "evaluate",
+    "design",
     "summarize",
     "plot",
     "figures",

@@ -12,14 +12,32 @@ JOBS_FILE = "workflow/jobs.yaml"
 
 
 def run_seeds(params, run):
-    """The seeds 0 .. n-1 of a run: the top-level count, or more where a study listing it asks."""
-    counts = [params["seeds"], *(s["seeds"] for s in params["studies"].values() if run in s["runs"] and "seeds" in s)]
+    """The seeds 0 .. n-1 of a run: the top-level count, or more where a study listing it or a
+    claim naming it asks."""
+    counts = [params["seeds"]]
+    for study in params["studies"].values():
+        if run in study["runs"] and "seeds" in study:
+            counts.append(study["seeds"])
+        counts += [c["seeds"] for c in study.get("claims", []) if run in (c["run"], c["reference"]) and "seeds" in c]
     return list(range(max(counts)))
 
 
 def trainings(params):
     """(run, seed) of every training job, in params.yaml's order of runs."""
     return [(run, seed) for run in params["runs"] for seed in run_seeds(params, run)]
+
+
+def pilot_jobs(params):
+    """(run, seed) of the validation phase: the pilot seeds of every run a claim names, sorted."""
+    return sorted(
+        {
+            (run, seed)
+            for study in params["studies"].values()
+            for claim in study.get("claims", [])
+            for run in (claim["run"], claim["reference"])
+            for seed in range(params["design"]["pilot_seeds"])
+        }
+    )
 
 
 def prepared_sets(params):

@@ -182,21 +182,50 @@ def _check_references(params):
                     f"studies.{study}.runs.{i}: {run!r} is not one of runs (allowed: {', '.join(params['runs'])})"
                 )
         allowed = f"(allowed: {', '.join(spec['runs'])})"
-        # Pairs and curves name runs of their study: [(key, runs it lists)].
-        listed = [(f"pairs.{i}", pair) for i, pair in enumerate(spec.get("pairs", []))]
+        # Claims and curves name runs of their study: [(key, runs it lists)].
+        listed = [(f"claims.{i}", [c["run"], c["reference"]]) for i, c in enumerate(spec.get("claims", []))]
         listed += [(f"curves.{curve}", runs) for curve, runs in spec.get("curves", {}).items()]
         for key, runs in listed:
             for i, run in enumerate(runs):
                 if run not in spec["runs"]:
-                    raise ValueError(f"studies.{study}.{key}.{i}: {run!r} is not one of the study's runs {allowed}")
-        for i, pair in enumerate(spec.get("pairs", [])):
-            if pair[0] == pair[1]:
-                raise ValueError(f"studies.{study}.pairs.{i}: {pair[0]!r} compared with itself")
+                    raise ValueError(f"studies.{study}.{key}: {run!r} is not one of the study's runs {allowed}")
+        for i, claim in enumerate(spec.get("claims", [])):
+            _check_claim(params, f"studies.{study}.claims.{i}", claim)
+        stated = [(c["run"], c["reference"], c["metric"], c.get("at")) for c in spec.get("claims", [])]
+        if len(set(stated)) < len(stated):
+            raise ValueError(f"studies.{study}.claims: a run, reference and metric stated twice")
         if "curves" in spec and spec["figure"] != "data_size":
             raise ValueError(f"studies.{study}.curves: only a data_size figure draws curves")
         for run in spec.get("notebook_reported", {}):
             if run not in spec["runs"]:
                 raise ValueError(f"studies.{study}.notebook_reported.{run}: not one of the study's runs {allowed}")
+
+
+def _check_claim(params, key, claim):
+    """A claim the design and summarize stages can compute: two runs, an `at` where its metric
+    needs one (an epoch the runs have), a margin exactly for equivalence, and enough seeds."""
+    run, reference = claim["run"], claim["reference"]
+    if run == reference:
+        raise ValueError(f"{key}: {run!r} compared with itself")
+    if claim["metric"] == "test_accuracy":
+        if "at" in claim:
+            raise ValueError(f"{key}.at: test_accuracy takes no `at` (train_loss and epochs_to_train_loss do)")
+    elif "at" not in claim:
+        raise ValueError(
+            f"{key}: {claim['metric']} needs `at` (an epoch for train_loss, a loss for epochs_to_train_loss)"
+        )
+    elif claim["metric"] == "train_loss":
+        epochs = min(params["runs"][run]["epochs"], params["runs"][reference]["epochs"])
+        if claim["at"] != int(claim["at"]) or not 1 <= claim["at"] <= epochs:
+            raise ValueError(f"{key}.at: {claim['at']} is not an epoch both runs train (allowed: 1 to {epochs})")
+        claim["at"] = int(claim["at"])
+    if (claim["expect"] == "equivalent") != ("margin" in claim):
+        raise ValueError(f"{key}: a margin goes with expect: equivalent, and only with it")
+    if params["design"]["pilot_seeds"] > params["seeds"]:
+        raise ValueError(
+            f"design.pilot_seeds: {params['design']['pilot_seeds']} is more than the {params['seeds']} seeds "
+            "every run trains with (seeds)"
+        )
 
 
 class DuplicateKeyError(yaml.YAMLError):

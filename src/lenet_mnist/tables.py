@@ -3,16 +3,20 @@ drift from them: `lenet-mnist tables` rewrites every block between `<!-- table: 
 `<!-- end table -->`; `lenet-mnist tables --check` (a test runs it) fails where a committed table
 differs from what the results give.
 
-- `results`: a row per study of params.yaml, its best run and test accuracy (results/summary.json);
-- `study STUDY`, `answer STUDY`: the report's table and answer of a study (results/figures/report.json);
+- `results`: a row per study of params.yaml, its run with the highest mean test accuracy, whether a
+  paired claim resolved it, and its claims' verdicts (results/summary.json);
+- `study STUDY`, `answer STUDY`, `claims STUDY`: the report's table of runs, answer and table of
+  claims of a study (results/figures/report.json);
+- `design`: what the validation phase showed of each claim, and the seeds it needs
+  (results/design.json);
+- `per_class STUDY`: each test-accuracy claim's paired difference per digit (results/summary.json);
+- `verdicts`: each claim of the studies retrained with AVX2's kernels, judged again
+  (benchmarks/verdicts.json);
 - `rules`: time and peak memory per rule of the last `make bench-study` (benchmarks/study.json);
 - `budget`: its wall time, and a train job's rate against the notebook's loop (benchmarks/);
-- `power`: each stated comparison's n, interval, verdict and the seeds its spread calls for
-  (results/summary.json);
 - `throughput`, `models`: the training rates of a train job against the notebook's loop, and
   per model, of the last `make bench` (benchmarks/results.json);
-- `drift`: every run's test accuracy scored with this machine's kernels and AVX2's
-  (benchmarks/drift.json);
+- `drift`: the jobs retrained with AVX2's kernels, how far each moved (benchmarks/drift.json);
 - `scale`: planning time of both tools, this study and a generated one (benchmarks/scale.json).
 """
 
@@ -22,8 +26,8 @@ from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_bytes
+from lenet_mnist.formats import claim_line, format_ci, format_diff
 from lenet_mnist.records import read_json
-from lenet_mnist.summarize import format_ci, format_diff
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,17 @@ STUDY_COLUMNS = {
     "test_accuracy": "test accuracy, mean [95% CI] (n)",
     "epochs_to_val_95": "epoch to 95% val.",
     "epochs_to_val_98": "epoch to 98% val.",
-    "paired": "paired difference, mean [95% CI] (n)",
+}
+CLAIM_COLUMNS = {
+    "claim": "claim",
+    "expect": "expected",
+    "phase": "phase",
+    "seeds_needed": "seeds needed",
+    "power": "power at n",
+    "difference": "difference, mean [95% CI] (n)",
+    "p": "p",
+    "p_holm": "p, Holm",
+    "verdict": "verdict",
 }
 
 
@@ -44,58 +58,112 @@ def markdown(header, rows):
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows]) + "\n"
 
 
+def report_answers(root):
+    found = read_json(root / "results/figures/report.json", "the results")["answers"]
+    return {answer["study"]: answer for answer in found}
+
+
 def results_table(root):
-    """A row per study: its best run's test accuracy, and the same checkpoints scored with AVX2's
-    kernels (benchmarks/drift.json), the drift a machine type alone brings."""
+    """A row per study: the run with the highest mean test accuracy, whether a paired claim
+    resolved it from the runner-up, and how its claims came out."""
     summary = read_json(root / "results/summary.json", "the results")
-    answers = {
-        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
-    }
-    drift = read_json(root / "benchmarks/drift.json", "the results")["runs"]
+    answers = report_answers(root)
     rows = []
-    for study, stats in summary["studies"].items():
-        best = max(stats, key=lambda run: stats[run]["mean"])
+    for study, answer in answers.items():
+        ranked = summary["studies"][study]
+        top = ranked["highest_mean"]
+        verdicts = [c["verdict"] for c in summary["claims"].get(study, {}).values()]
         rows.append(
             (
                 f"`{study}`",
-                answers[study]["question"],
-                f"`{best}`",
-                format_ci(stats[best]),
-                format_ci(drift[best]["avx2"]),
+                answer["question"],
+                f"`{top}`" + ("" if ranked["resolved_by"] or not ranked["runner_up"] else " (not resolved)"),
+                format_ci(summary["runs"][top]["test_accuracy"]),
+                ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)) or "none stated",
             )
         )
-    order = list(answers)
-    rows.sort(key=lambda row: order.index(row[0].strip("`")))
-    return markdown(
-        [
-            "study",
-            "question",
-            "best run",
-            "its test accuracy, mean [95% CI] (n seeds)",
-            "the same checkpoints, AVX2 kernels",
-        ],
-        rows,
-    )
+    return markdown(["study", "question", "highest mean", "its test accuracy, mean [95% CI] (n seeds)", "claims"], rows)
+
+
+def study_answer(root, study):
+    answers = report_answers(root)
+    if study not in answers:
+        raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
+    return answers[study]
 
 
 def study_table(root, study):
-    answers = {
-        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
-    }
-    if study not in answers:
-        raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
-    rows = [[f"`{row['run']}`", *(row[key] for key in list(STUDY_COLUMNS)[1:])] for row in answers[study]["table"]]
+    rows = [
+        [f"`{row['run']}`", *(row[key] for key in list(STUDY_COLUMNS)[1:])]
+        for row in study_answer(root, study)["table"]
+    ]
     return markdown(list(STUDY_COLUMNS.values()), rows)
 
 
+def claims_table(root, study):
+    rows = [[row[key] for key in CLAIM_COLUMNS] for row in study_answer(root, study)["claims"]]
+    return markdown(list(CLAIM_COLUMNS.values()), rows) if rows else "No claims.\n"
+
+
 def answer_table(root, study):
-    """Not a table: a study's answer, the sentences that the figures stage computed from the metrics."""
-    answers = {
-        answer["study"]: answer for answer in read_json(root / "results/figures/report.json", "the results")["answers"]
-    }
-    if study not in answers:
-        raise LenetError(f"results/figures/report.json: no study {study!r} (allowed: {', '.join(answers)})")
-    return answers[study]["answer"] + "\n"
+    """Not a table: a study's answer, its hand-written sentences with measured numbers, and its ranking."""
+    answer = study_answer(root, study)
+    return "\n\n".join(text for text in (answer["answer"], answer["ranking"]) if text) + "\n"
+
+
+def design_table(root):
+    """Per claim, what the validation phase showed (the pilot's paired difference, its sd, the
+    drift of one retrain), the sd that sized it, the seeds it needs and has, and its phase."""
+    design = read_json(root / "results/design.json", "the results")
+    rows = []
+    for study, claims in design["claims"].items():
+        for c in claims.values():
+            digits = 2 if c["metric"] == "epochs_to_train_loss" else 4
+            rows.append(
+                (
+                    f"`{study}`",
+                    claim_line(c),
+                    format_diff(c["pilot"], digits),
+                    f"{c['pilot']['sd']:.{digits}f}",
+                    f"{c['drift']:.{digits}f}",
+                    f"{c['planned_sd']:.{digits}f}",
+                    c["seeds_needed"] or f"> {design['max_seeds']}",
+                    c["seeds"],
+                    f"{c['power']:.2f}",
+                    c["phase"],
+                )
+            )
+    return (
+        f"`results/design.json`: pilot seeds 0 to {design['pilot_seeds'] - 1}, power {design['power']}, at most "
+        f"{design['max_seeds']} seeds; drift from {len(design['drift']['jobs'])} jobs retrained with AVX2's kernels "
+        f"({on_machine(design['drift'])}).\n\n"
+        + markdown(
+            [
+                "study",
+                "claim",
+                "validation phase: difference [95% CI] (n)",
+                "its sd",
+                "drift of a retrain",
+                "sd that sizes it",
+                "seeds needed",
+                "seeds",
+                "power at that n",
+                "phase",
+            ],
+            rows,
+        )
+    )
+
+
+def per_class_table(root, study):
+    """Each test-accuracy claim's paired difference per digit (mean over the claim's seeds)."""
+    claims = read_json(root / "results/summary.json", "the results")["claims"].get(study, {})
+    rows = [
+        (f"`{c['run']}` - `{c['reference']}`", *(f"{c['per_class'][str(k)]['mean']:+.4f}" for k in range(10)))
+        for c in claims.values()
+        if "per_class" in c
+    ]
+    return markdown(["claim", *map(str, range(10))], rows)
 
 
 def rules_table(root):
@@ -202,60 +270,58 @@ def models_table(root):
     return markdown(["model", "as `lenet()` writes it", "as a train job builds it", "ratio (lowest-highest)"], rows)
 
 
-def power_table(root):
-    """Each stated comparison's n, interval and verdict, and the seeds its measured spread calls for."""
-    comparisons = read_json(root / "results/summary.json", "the results")["comparisons"]
-    rows = [
-        (
-            f"`{study}`",
-            f"`{c['run']}` - `{c['reference']}`",
-            c["n"],
-            format_diff(c),
-            f"{c['sd']:.4f}" if c["sd"] is not None else "",
-            c["verdict"],
-            c["seeds_for_power"] or "",
-            c["seeds_for_resolution"] or "",
+def drift_table(root):
+    """How far a retrain with AVX2's kernels moved each job of the validation phase's measure."""
+    drift = read_json(root / "benchmarks/drift.json", "the results")
+    rows = []
+    for job, histories in drift["jobs"].items():
+        native, avx2 = histories["native"], histories["avx2"]
+        rows.append(
+            (
+                f"`{job}`",
+                f"{native[-1]['val_accuracy']:.4f}",
+                f"{avx2[-1]['val_accuracy'] - native[-1]['val_accuracy']:+.4f}",
+                f"{native[0]['train_loss']:.4f}",
+                f"{avx2[0]['train_loss'] - native[0]['train_loss']:+.5f}",
+                f"{native[-1]['train_loss']:.4f}",
+                f"{avx2[-1]['train_loss'] - native[-1]['train_loss']:+.5f}",
+            )
         )
-        for study, pairs in comparisons.items()
-        for c in pairs.values()
-    ]
-    return markdown(
-        [
-            "study",
-            "difference",
-            "n",
-            "mean [95% CI]",
-            "sd of the differences",
-            "verdict",
-            "seeds for 80% power at this mean",
-            "seeds for +-0.001",
-        ],
-        rows,
+    return (
+        f"`benchmarks/drift.json` ({on_machine(drift)}; the AVX2 retrains against this checkout's results):\n\n"
+        + markdown(
+            [
+                "run/seed",
+                "final validation accuracy",
+                "AVX2 retrain, difference",
+                "training loss, epoch 1",
+                "difference",
+                "training loss, last epoch",
+                "difference",
+            ],
+            rows,
+        )
     )
 
 
-def drift_table(root):
-    """The headline runs' test accuracy scored with this machine's kernels and with AVX2's."""
-    drift = read_json(root / "benchmarks/drift.json", "the results")
+def verdicts_table(root):
+    """Each claim judged from this checkout's results and again from AVX2 retrains of its jobs."""
+    found = read_json(root / "benchmarks/verdicts.json", "the results")
     rows = [
         (
-            f"`{run}`",
-            format_ci(stats["native"]),
-            format_ci(stats["avx2"]),
-            f"{stats['avx2']['mean'] - stats['native']['mean']:+.5f}",
-            f"{stats['max_seed_difference']:.5f}",
+            f"`{study}`",
+            f"`{name}`",
+            format_diff(v["native"]),
+            v["native"]["verdict"],
+            format_diff(v["avx2"]),
+            v["avx2"]["verdict"],
+            "yes" if v["kept"] else "**no**",
         )
-        for run, stats in drift["runs"].items()
+        for study, claims in found["studies"].items()
+        for name, v in claims.items()
     ]
-    kernels = drift["kernels"]
-    return (
-        f"`benchmarks/drift.json` ({on_machine(drift)}; ATen's CPU capability "
-        + " against ".join(f"{libraries['aten_cpu_capability']}" for libraries in kernels.values())
-        + "):\n\n"
-        + markdown(
-            ["run", "this machine's kernels", "AVX2 kernels", "difference of the means", "largest seed difference"],
-            rows,
-        )
+    return f"`benchmarks/verdicts.json` ({on_machine(found)}):\n\n" + markdown(
+        ["study", "claim", "this checkout", "verdict", "AVX2 retrain", "verdict", "kept"], rows
     )
 
 
@@ -287,7 +353,10 @@ def render(root, name):
         "budget": budget_table,
         "throughput": throughput_table,
         "models": models_table,
-        "power": power_table,
+        "claims": claims_table,
+        "design": design_table,
+        "per_class": per_class_table,
+        "verdicts": verdicts_table,
         "scale": scale_table,
         "drift": drift_table,
     }

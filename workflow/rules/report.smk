@@ -1,9 +1,33 @@
-# Results: every run's test metrics over its seeds, the learning curves, and a figure per study.
+# Results: the validation phase's sizing of the claims, every run's test metrics over its seeds
+# and the claims judged, the learning curves, and a figure per study.
+
+
+rule design:
+    input:
+        code=fingerprint("design"),
+        histories=[f"results/history/{run}/{seed}.csv" for run, seed in pilot_jobs(PARAMS)],
+        drift="benchmarks/drift.json",
+    output:
+        "results/design.json",
+    log:
+        "logs/design.log",
+    benchmark:
+        "benchmarks/snakemake/design.tsv"
+    resources:
+        **needs("design"),
+    params:
+        design=written("design"),
+        runs=written("runs"),
+        seeds=written("seeds"),
+        studies=written("studies"),
+    shell:
+        "lenet-mnist design --log {log} --history-dir results/history --drift {input.drift} --out {output}"
 
 
 rule summarize:
     input:
         code=fingerprint("summarize"),
+        design="results/design.json",
         derivations="results/derivations",
         metrics=every_training("results/metrics/{run}/{seed}.json"),
         histories=every_training("results/history/{run}/{seed}.csv"),
@@ -22,7 +46,7 @@ rule summarize:
         studies=written("studies"),
     shell:
         "lenet-mnist summarize --log {log} --metrics-dir results/metrics --history-dir results/history"
-        " --derivations {input.derivations}/checks.json --summary {output.summary} --metrics {output.metrics}"
+        " --design {input.design} --derivations {input.derivations}/checks.json --summary {output.summary} --metrics {output.metrics}"
 
 
 rule plot:
@@ -51,6 +75,7 @@ rule figures:
     input:
         code=fingerprint("figures"),
         summary="results/summary.json",
+        answers="workflow/report/answers.yaml",
         metrics=every_training("results/metrics/{run}/{seed}.json"),
         histories=every_training("results/history/{run}/{seed}.csv"),
     output:
@@ -72,7 +97,7 @@ rule figures:
         val_size=written("split", "val_size"),
         seeds=written("seeds"),
     shell:
-        "lenet-mnist figures --log {log} --summary {input.summary} --history-dir results/history"
+        "lenet-mnist figures --log {log} --summary {input.summary} --answers {input.answers} --history-dir results/history"
         " --metrics-dir results/metrics --out-dir {output}"
 
 
