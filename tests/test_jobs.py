@@ -12,11 +12,7 @@ from lenet_mnist.params import load_params
 
 @pytest.fixture
 def params():
-    """The smoke params with every run at the top-level 2 seeds (its claims ask for more)."""
-    params = copy.deepcopy(load_params(SMOKE_PARAMS))
-    for claim in params["studies"]["smoke"]["claims"]:
-        claim.pop("seeds")
-    return params
+    return copy.deepcopy(load_params(SMOKE_PARAMS))
 
 
 def test_a_claim_trains_both_its_runs_with_the_seeds_it_asks_for(params):

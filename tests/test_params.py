@@ -144,15 +144,15 @@ SCHEMA_ALONE_WOULD_PASS = [
             lambda p: p["studies"]["smoke"]["claims"].append(
                 {"run": "larger", "reference": "nope", "expect": "higher"}
             ),
-            "studies.smoke.claims.2: 'nope' is not one of the study's runs (allowed: small, larger)",
+            "studies.smoke.claims.3: 'nope' is not one of the study's runs (allowed: small, larger)",
         ),
         (
             lambda p: p["studies"]["smoke"]["claims"].append({"run": "small", "reference": "small", "expect": "lower"}),
-            "studies.smoke.claims.2: 'small' compared with itself",
+            "studies.smoke.claims.3: 'small' compared with itself",
         ),
         (
             lambda p: p["studies"]["smoke"]["claims"].append({"run": "small", "reference": "larger"}),
-            "studies.smoke.claims.2: 'expect' is a required property",
+            "studies.smoke.claims.3: 'expect' is a required property",
         ),
         (
             lambda p: p["studies"]["smoke"]["claims"][0].update(expect="better"),

@@ -438,6 +438,7 @@ def comment_everywhere(repo, params):
 
 EVERY_SEED = {f"{run}-{seed}" for run in ("small", "larger") for seed in (0, 1)}
 REPORT = {"summarize", "figures"}
+DESIGN = {"design"}  # it reads every history, as DVC's directory dep does, and runs and seeds
 PLOTS = {"plot@small", "plot@larger"}
 
 # Each edit of the smoke study, made to the built study alone, and the jobs both tools then plan:
@@ -449,7 +450,8 @@ EDIT_MATRIX = [
         {"subsample@0.005-2", "subsample@0.01-2", "prepare@none-0.005-2", "prepare@shifted-0.01-2"}
         | {f"{stage}@{run}-2" for stage in ("train", "evaluate") for run in ("small", "larger")}
         | PLOTS
-        | REPORT,
+        | REPORT
+        | DESIGN,
     ),
     (
         "a run more",
@@ -458,7 +460,7 @@ EDIT_MATRIX = [
                 extra={"model": "lenet", "optimizer": "adam", "policy": "none", "fraction": 0.005}
             )
         ),
-        {"train@extra-0", "train@extra-1", "evaluate@extra-0", "evaluate@extra-1", "plot@extra"} | REPORT,
+        {"train@extra-0", "train@extra-1", "evaluate@extra-0", "evaluate@extra-1", "plot@extra"} | REPORT | DESIGN,
     ),
     ("a comment and a docstring in every module, a description in the schema", comment_everywhere, set()),
     (
@@ -475,7 +477,7 @@ EDIT_MATRIX = [
     (
         "train.py's logic",
         edit_source("train.py", "VALIDATION_BATCH = 1000", "VALIDATION_BATCH = 500"),
-        {f"{stage}@{job}" for stage in ("train", "evaluate") for job in EVERY_SEED} | PLOTS | REPORT,
+        {f"{stage}@{job}" for stage in ("train", "evaluate") for job in EVERY_SEED} | PLOTS | REPORT | DESIGN,
     ),
 ]
 

@@ -336,7 +336,7 @@ def build_parser():
     path(sub, "--history-dir", "the run's histories (<seed>.csv)")
     path(sub, "--out", "output: figure (.png)")
 
-    sub = stage("figures", run_figures, "a figure per study, the best run's confusion matrix, captions and answers")
+    sub = stage("figures", run_figures, "study figures, per-class differences, a confusion matrix, captions, answers")
     path(sub, "--summary", "the summary (results/summary.json)")
     path(sub, "--answers", "the studies' hand-written answers (workflow/report/answers.yaml)")
     path(sub, "--history-dir", "directory of histories (<run>/<seed>.csv)")

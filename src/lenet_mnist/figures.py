@@ -150,8 +150,9 @@ def data_size(params, summary, spec, out_dir, study):
 
 
 def confusion(params, summary, metrics_dir, out_dir):
-    """Draws the best run's confusion matrix, summed over seeds; its predictions, a row each, are
-    in confusion.csv, as dvc's confusion template counts them."""
+    """Draws the confusion matrix of the run with the highest mean test accuracy, summed over
+    seeds; its predictions, a row each, are in confusion.csv, as dvc's confusion template counts
+    them."""
     best = summary["highest_mean"]
     matrices = {
         seed: np.array(read_metrics(metrics_dir / best / f"{seed}.json", best, seed)["confusion_matrix"])

@@ -27,19 +27,6 @@ def trainings(params):
     return [(run, seed) for run in params["runs"] for seed in run_seeds(params, run)]
 
 
-def pilot_jobs(params):
-    """(run, seed) of the validation phase: the pilot seeds of every run a claim names, sorted."""
-    return sorted(
-        {
-            (run, seed)
-            for study in params["studies"].values()
-            for claim in study.get("claims", [])
-            for run in (claim["run"], claim["reference"])
-            for seed in range(params["design"]["pilot_seeds"])
-        }
-    )
-
-
 def prepared_sets(params):
     """(policy, fraction, seed) of every prepared training set, sorted, each once."""
     found = {

@@ -13,7 +13,6 @@ from lenet_mnist.errors import LenetError
 from lenet_mnist.imports import STAGES as FINGERPRINTED
 from lenet_mnist.imports import fingerprint_path
 from lenet_mnist.jobs import (
-    pilot_jobs,
     prepared_path,
     prepared_sets,
     previews,

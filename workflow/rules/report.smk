@@ -5,7 +5,7 @@
 rule design:
     input:
         code=fingerprint("design"),
-        histories=[f"results/history/{run}/{seed}.csv" for run, seed in pilot_jobs(PARAMS)],
+        histories=every_training("results/history/{run}/{seed}.csv"),  # as DVC's directory dep
         drift="benchmarks/drift.json",
     output:
         "results/design.json",
