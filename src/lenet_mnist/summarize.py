@@ -149,15 +149,18 @@ def ranking(params, study, runs, claims):
 
 def headline(summary):
     """What `dvc metrics` and `dvc exp show` read: per run, its mean test accuracy and its number of
-    seeds; per claim, the mean paired difference and its Holm-adjusted p. Intervals, per-seed,
+    seeds; per claim, the mean paired difference and, if confirmatory, its Holm-adjusted p. Intervals, per-seed,
     per-class and per-epoch numbers stay in the summary and the per-(run, seed) files."""
     return {
         "runs": {
             run: {"test_accuracy": s["test_accuracy"]["mean"], "n": s["test_accuracy"]["n"]}
             for run, s in summary["runs"].items()
         },
-        "claims": {
-            study: {k: {"diff": c["mean"], "p_holm": c["p_holm"]} for k, c in claims.items()}
+        "claims": {  # an exploratory claim has no adjusted p: DVC drops nulls, so none is written
+            study: {
+                k: {"diff": c["mean"], **({"p_holm": c["p_holm"]} if c["p_holm"] is not None else {})}
+                for k, c in claims.items()
+            }
             for study, claims in summary["claims"].items()
             if claims
         },
