@@ -341,11 +341,10 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     # The study's claim on test accuracy, compared seed by seed: in metrics.json (and so in dvc
     # metrics), and in the report's table of claims.
     claim = summary["claims"]["smoke"]["larger_vs_small.test_accuracy"]
-    seeds = range(claim["n"])
     accuracy = {
-        run: [summary["runs"][run]["seeds"][str(s)]["test_accuracy"] for s in seeds] for run in ("larger", "small")
+        run: [summary["runs"][run]["seeds"][str(s)]["test_accuracy"] for s in (0, 1)] for run in ("larger", "small")
     }
-    assert claim["n"] == 4 and claim["differences"] == [a - b for a, b in zip(accuracy["larger"], accuracy["small"])]
+    assert claim["n"] == 2 and claim["differences"] == [a - b for a, b in zip(accuracy["larger"], accuracy["small"])]
     assert shown["claims"]["smoke"]["larger_vs_small.test_accuracy"]["diff"] == claim["mean"]
     assert format_diff(claim) in [row["difference"] for row in answers["smoke"]["claims"]]
     run(["snakemake", "--report", "results/report.html"], built, env)
