@@ -13,8 +13,6 @@ training set is no held-out set."""
 
 from lenet_mnist.stats import ALPHA, holm, paired_test
 
-VERDICTS = ("higher", "lower", "equivalent", "not resolved", "exploratory")
-
 
 def label(claim):
     """The claim's metric as a key of JSON and dvc metrics (no '.'): test_accuracy,
@@ -85,8 +83,3 @@ def judge(claims, differences, confirmatory, alpha=ALPHA):
             verdict = "higher" if test["mean"] > 0 else "lower"
         judged.append({**test, "p_holm": p, "family_size": len(family) if p is not None else None, "verdict": verdict})
     return judged
-
-
-def agrees(claim, verdict):
-    """Whether a verdict is the one the claim states (its expected direction, or equivalence)."""
-    return verdict == claim["expect"]

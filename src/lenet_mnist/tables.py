@@ -26,7 +26,7 @@ from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_bytes
-from lenet_mnist.formats import claim_line, format_ci, format_diff
+from lenet_mnist.formats import claim_line, digits_of, format_ci, format_diff
 from lenet_mnist.records import read_json
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def design_table(root):
     rows = []
     for study, claims in design["claims"].items():
         for c in claims.values():
-            digits = 2 if c["metric"] == "epochs_to_train_loss" else 4
+            digits = digits_of(c)
             rows.append(
                 (
                     f"`{study}`",
