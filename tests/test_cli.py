@@ -234,20 +234,20 @@ def test_a_full_disk_is_named_and_leaves_no_partial_set(workdir, raw_dir, tmp_pa
     "edit, message",
     [
         (lambda text: text.replace("lr: 0.1}", "lr: .nan}"), "optimizers.sgd.lr: .nan is not a finite number"),
-        (lambda text: text.replace("epochs: 1}", "epochs: 1.0}"), "runs.small.epochs: 1.0 is not an integer (write 1)"),
+        (lambda text: text.replace("epochs: 1\n", "epochs: 1.0\n"), "runs.small.epochs: 1.0 is not an integer (write 1)"),
         (
             lambda text: text.replace("seeds: 2", "seeds: 1180591620717411303424"),
             "seeds: 1180591620717411303424 is greater than the maximum of 1000",
         ),
         (lambda text: text.replace("lr: 0.001}", "lr: 1e-3}"), "optimizers.adam.lr: '1e-3' is a string to YAML"),
-        (lambda text: text.replace("  small: {", '  "small\\n": {', 1), "runs.'small\\n': a name may hold only"),
+        (lambda text: text.replace("  small:\n", '  "small\\n":\n', 1), "runs.'small\\n': a name may hold only"),
         (
-            lambda text: text.replace("fractions: [0.005, 0.01]", "fractions: [0.0001, 0.01]"),
+            lambda text: text.replace("  - 0.005\n", "  - 0.0001\n"),
             "subsample.fractions.0: 0.0001 of the 50,000 training images is 5, fewer than 100",
         ),
         (lambda text: text + "extra: caf\xe9\n", "not UTF-8 text"),
         (lambda text: text + "deep: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 16 levels"),
-        (lambda text: text.replace("  small: {", "  1: {", 1), "runs.1: YAML reads this key as int, not as a name"),
+        (lambda text: text.replace("  small:\n", "  1:\n", 1), "runs.1: YAML reads this key as int, not as a name"),
         (lambda text: text.replace("  none: {}", "  null: {}"), "policies.None: YAML reads this key as NoneType"),
     ],
     ids=[

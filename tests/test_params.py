@@ -21,6 +21,23 @@ def test_shipped_params_are_valid(path):
     assert load_params(path)["runs"]
 
 
+@pytest.mark.parametrize("path", [ROOT / "params.yaml", SMOKE_PARAMS])
+@pytest.mark.parametrize("override", ["seeds=4", "optimizers.adam.lr=0.002", "compute.threads=2", "split.seed=1"])
+def test_dvc_set_param_changes_only_its_own_line(tmp_path, path, override):
+    """The files are written in the layout that `dvc exp run -S` writes back (block lists, flow maps
+    within 80 columns, no blank line after a list), so that an experiment's diff is its edit alone."""
+    from dvc.utils.hydra import apply_overrides
+
+    copy = tmp_path / "params.yaml"
+    copy.write_text(path.read_text())
+    apply_overrides(copy, [override])
+    before, after = path.read_text().splitlines(), copy.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [(old, new) for old, new in zip(before, after) if old != new]
+    key, value = override.rsplit("=", 1)
+    assert len(changed) == 1 and f"{key.rsplit('.', 1)[-1]}: {value}" in changed[0][1]
+
+
 def test_defaults_are_the_notebooks_settings(tmp_path, smoke):
     smoke["runs"] = {"q1": {"model": "lenet", "optimizer": "sgd", "policy": "none", "fraction": 0.01}}
     smoke["studies"] = {"q1": {"question": "Q1?", "figure": "learning_curves", "runs": ["q1"]}}
@@ -217,8 +234,8 @@ def test_a_fraction_must_be_spelled_as_listed(tmp_path, smoke):
 
 def test_two_runs_with_the_same_name_are_refused(tmp_path):
     text = SMOKE_PARAMS.read_text().replace(
-        "  larger: {model:",
-        "  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}\n  larger: {model:",
+        "  larger:\n",
+        "  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}\n  larger:\n",
     )
     (tmp_path / "params.yaml").write_text(text)
     line = text.splitlines().index("  small: {model: lenet, optimizer: adam, policy: none, fraction: 0.005}") + 1

@@ -636,16 +636,16 @@ def outputs_of(repo):
             "optimizers.sgd.lr: .nan is not a finite number (every number in params.yaml must be finite)",
         ),
         (  # equal to DVC, which compares values: validated all the same
-            lambda text: text.replace("epochs: 1}", "epochs: 1.0}"),
+            lambda text: text.replace("epochs: 1\n", "epochs: 1.0\n"),
             "runs.small.epochs: 1.0 is not an integer (write 1)",
         ),
         (
-            lambda text: text.replace("  small: {", '  "x$(touch pwned)": {'),
+            lambda text: text.replace("  small:\n", '  "x$(touch pwned)":\n'),
             "runs.x$(touch pwned): a name may hold only letters, digits and '_', and must start with a letter or "
             "digit (it becomes a file name, a stage name and a DVC params key)",
         ),
         (
-            lambda text: text.replace("  small: {", "  1: {"),
+            lambda text: text.replace("  small:\n", "  1:\n"),
             'runs.1: YAML reads this key as int, not as a name (a key must be a string: quote it, as in "1":)',
         ),
         (
