@@ -37,7 +37,7 @@ def prepare_tiny(params, raw_dir, stage_files, out_dir, seed):
     """The tiny run's training set for `seed` in out_dir: its subset, then its views."""
     run = params["runs"]["tiny"]
     subset, trainset = out_dir / f"subsets/{seed}.npy", out_dir / f"prepared/{seed}.npz"
-    subsample(run["fraction"], seed, raw_dir, stage_files["train_split"], subset)
+    subsample(run["fraction"], seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
     prepare(params, run["policy"], str(run["fraction"]), seed, raw_dir, stage_files["train_split"], subset, trainset)
     return trainset
 
@@ -131,12 +131,28 @@ def test_evaluation_refuses_another_runs_or_seeds_checkpoint(tmp_path, raw_dir, 
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_a_subset_outside_the_training_split_is_refused(tmp_path, raw_dir, params, stage_files):
-    with pytest.raises(LenetError, match="outside the training split"):
-        prepare(
-            params, "none", "1.0", 0, raw_dir, stage_files["train_split"], stage_files["val_split"], tmp_path / "t.npz"
+@pytest.mark.parametrize(
+    "fraction, seed, subset_of",
+    [("0.5", 0, ("0.5", 1)), ("0.5", 0, ("1.0", 0)), ("1.0", 0, "val_split")],
+    ids=["another seed's", "another fraction's", "the validation split"],
+)
+def test_prepare_refuses_any_subset_but_its_own(tmp_path, raw_dir, params, stage_files, fraction, seed, subset_of):
+    subset = tmp_path / "subset.npy"
+    if subset_of == "val_split":
+        subset = stage_files["val_split"]
+    else:
+        subsample(
+            float(subset_of[0]), subset_of[1], raw_dir, stage_files["train_split"], stage_files["val_split"], subset
         )
+    with pytest.raises(LenetError, match=rf"not the subset of fraction {fraction} and seed {seed} of .*train.npy"):
+        prepare(params, "none", fraction, seed, raw_dir, stage_files["train_split"], subset, tmp_path / "t.npz")
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_subsample_refuses_a_training_split_that_shares_validation_images(tmp_path, raw_dir, stage_files):
+    with pytest.raises(LenetError, match=r"val.npy: shares images with the validation split .*val.npy"):
+        subsample(0.5, 0, raw_dir, stage_files["val_split"], stage_files["val_split"], tmp_path / "s.npy")
+    assert not (tmp_path / "s.npy").exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"truncated"])

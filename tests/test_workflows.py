@@ -1011,3 +1011,37 @@ def test_queued_experiments_run_side_by_side(built_copy, wheel_cache):
         assert shown[name]["params"]["params.yaml"]["data"]["optimizers"]["adam"]["lr"] == lr
     main = json.loads((built_copy / "results/metrics.json").read_text())["runs"]["larger"]["test_accuracy"]
     assert len({main, *accuracy.values()}) == 3  # each learning rate trained its own model
+
+
+@pytest.mark.parametrize("tool", ["snakemake", "dvc"])
+def test_a_fifo_under_workflow_is_refused_in_one_line(repo_copy, tool):
+    """Snakemake reads workflow/ as it parses (fingerprints, jobs.yaml), and DVC's check stage runs
+    first: a FIFO there is named, not read, which would hang either. (`dvc status` hashes it and
+    hangs: docs/guarantees.md.)"""
+    use_params(repo_copy, SMOKE_PARAMS)
+    fifo = repo_copy / "workflow/fingerprints/train"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    cmd = ["snakemake", "--dry-run", "--cores", "1"] if tool == "snakemake" else ["dvc", "repro"]
+    done = run(cmd, repo_copy, check=False, timeout=120)
+    assert done.returncode != 0
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "error: " in line]
+    assert errors[0].endswith(
+        "error: workflow/fingerprints/train: not a regular file or directory (a FIFO or device is never read); "
+        "remove it"
+    )
+
+
+def test_a_hand_edited_jobs_file_is_refused_by_dvc_and_restored(built_copy, wheel_cache):
+    """workflow/jobs.yaml is an output of check: an edit to it (a job's threads, say, which would
+    retrain that job with other bytes) or one left from another branch reruns check, which rewrites
+    it from params.yaml and stops; the next call finds everything up to date."""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    jobs = built_copy / "workflow/jobs.yaml"
+    jobs.write_text(jobs.read_text().replace("threads: 1", "threads: 2"))
+    assert "check" in json.loads(run(["dvc", "status", "--json"], built_copy, env).stdout)
+    done = run(["dvc", "repro"], built_copy, env, check=False)
+    assert done.returncode != 0 and "check: error: workflow/jobs.yaml: rewritten" in done.stdout + done.stderr
+    assert "threads: 2" not in jobs.read_text()
+    assert "Running stage 'train" not in run(["dvc", "repro"], built_copy, env).stdout
+    assert up_to_date(built_copy, env)

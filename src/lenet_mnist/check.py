@@ -4,6 +4,8 @@ the jobs that dvc.yaml loops over, kept equal to what params.yaml defines. Every
 depends on a fingerprint, so DVC runs this one first; the Snakefile does the same when it parses."""
 
 import logging
+import stat
+from pathlib import Path
 
 from lenet_mnist.errors import LenetError
 from lenet_mnist.imports import write_fingerprints, write_if_changed
@@ -25,8 +27,23 @@ def check_device(params):
             )
 
 
+def special_file(path):
+    """The first file at or under `path` that is neither a regular file nor a directory (a FIFO, a
+    socket, a device), which a read would block on or misread; None if there is none."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: the stage names it when it opens it
+    if stat.S_ISDIR(mode):
+        return next((found for child in sorted(path.iterdir()) if (found := special_file(child))), None)
+    return None if stat.S_ISREG(mode) else path
+
+
 def sync_generated(params):
-    """Fingerprints and the jobs file, from the code and params.yaml; whether the jobs changed."""
+    """Fingerprints and the jobs file, from the code and params.yaml; whether the jobs changed. A
+    FIFO or device under workflow/ is refused first: reading it would hang both tools."""
+    if found := special_file(Path("workflow")):
+        raise LenetError(f"{found}: not a regular file or directory (a FIFO or device is never read); remove it")
     if rewritten := write_fingerprints():
         log.info("code fingerprints rewritten: %s", ", ".join(rewritten))
     return write_if_changed(JOBS_FILE, jobs_yaml(params))
@@ -36,7 +53,8 @@ def check(params):
     check_device(params)
     if sync_generated(params):
         raise LenetError(
-            f"{JOBS_FILE}: rewritten, as params.yaml now defines other jobs (runs, seeds, fractions or "
-            "their values); dvc read the old list, so run the same dvc command again"
+            f"{JOBS_FILE}: rewritten, as it held other jobs than params.yaml defines (params.yaml edited, "
+            "or this file edited by hand or left from another branch); dvc read the old list, so run the "
+            "same dvc command again"
         )
     log.info("params.yaml is valid; %s and the code fingerprints are up to date", JOBS_FILE)

@@ -4,10 +4,10 @@
 import argparse
 import copy
 import logging
-import stat
 import sys
 from pathlib import Path
 
+from lenet_mnist.check import special_file
 from lenet_mnist.errors import LenetError, os_error_line
 from lenet_mnist.params import read_params, validate_params
 
@@ -60,7 +60,7 @@ def run_check(params, args):
 def run_subsample(params, args):
     from lenet_mnist.subsample import subsample
 
-    subsample(fraction_of(params, args.fraction), args.seed, args.raw, args.train, args.out)
+    subsample(fraction_of(params, args.fraction), args.seed, args.raw, args.train, args.val, args.out)
 
 
 def run_prepare(params, args):
@@ -81,8 +81,10 @@ def run_preview(params, args):
 
 
 def run_train(params, args):
+    from lenet_mnist.check import check_device
     from lenet_mnist.train import train
 
+    check_device(params)  # one line, not a traceback from torch
     seed = checked_seed(params, checked_run(params, args.run), args.seed)
     train(params, args.run, seed, args.trainset, args.raw, args.val_split, args.checkpoint, args.history, args.threads)
 
@@ -107,15 +109,9 @@ def run_summarize(params, args):
 
 
 def run_plot(params, args):
-    from lenet_mnist.jobs import run_seeds
-    from lenet_mnist.plot import plot_learning_curves
-    from lenet_mnist.records import read_history
+    from lenet_mnist.plot import plot
 
-    run = checked_run(params, args.run)
-    epochs = params["runs"][run]["epochs"]
-    paths = {seed: args.history_dir / f"{seed}.csv" for seed in run_seeds(params, run)}
-    histories = {seed: read_history(path, run, seed, epochs) for seed, path in paths.items()}
-    plot_learning_curves(histories, args.out, title=run)
+    plot(params, checked_run(params, args.run), args.history_dir, args.out)
 
 
 def run_figures(params, args):
@@ -211,18 +207,6 @@ def job(text):
     return run, int(seed)
 
 
-def special_file(path):
-    """The first file at or under `path` that is neither a regular file nor a directory (a FIFO, a
-    socket, a device), which a read would block on or misread; None if there is none."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None  # missing or unreadable: the stage names it when it opens it
-    if stat.S_ISDIR(mode):
-        return next((found for child in sorted(path.iterdir()) if (found := special_file(child))), None)
-    return None if stat.S_ISREG(mode) else path
-
-
 def check_paths(args):
     """Refuse, before anything is read or written, inputs that are special files and outputs that
     would overwrite an input or write into one (--out at an input's directory, say)."""
@@ -285,6 +269,7 @@ def build_parser():
     seed(sub)
     path(sub, "--raw", "raw directory")
     path(sub, "--train", "training indices (.npy)")
+    path(sub, "--val", "validation indices (.npy), which the training split must not share")
     path(sub, "--out", "output: the subset's indices (.npy)")
 
     sub = stage("prepare", run_prepare, "the training set of a (policy, fraction, seed): the subset's views")

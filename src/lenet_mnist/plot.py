@@ -12,6 +12,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lenet_mnist.files import atomic_path  # noqa: E402
+from lenet_mnist.jobs import run_seeds  # noqa: E402
+from lenet_mnist.records import read_history  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -72,3 +74,10 @@ def plot_preview(originals, views, png_path, title, max_views=5):
                 ax.set_title("original" if col == 0 else f"view {col - 1}", fontsize=8)
     fig.suptitle(title, fontsize=9)
     save(fig, png_path, dpi=100)
+
+
+def plot(params, run, history_dir, png_path):
+    """The stage: the learning curves of every seed of `run`, from its histories in `history_dir`."""
+    epochs = params["runs"][run]["epochs"]
+    histories = {seed: read_history(history_dir / f"{seed}.csv", run, seed, epochs) for seed in run_seeds(params, run)}
+    plot_learning_curves(histories, png_path, title=run)

@@ -16,16 +16,21 @@ from lenet_mnist.augment import materialise
 from lenet_mnist.data import load_indices, read_part, save_trainset
 from lenet_mnist.errors import LenetError
 from lenet_mnist.streams import torch_stream
+from lenet_mnist.subsample import subsample_indices
 
 log = logging.getLogger(__name__)
 
 
 def prepare(params, policy, fraction, seed, raw_dir, train_split_path, subset_path, trainset_path):
     subset = load_indices(subset_path)
-    # A run must never train on validation images, whatever file it is given.
-    if not np.isin(subset, load_indices(train_split_path)).all():
-        raise LenetError(f"{subset_path}: holds indices outside the training split {train_split_path}")
     images, labels = read_part(raw_dir, "train")
+    # The subset of this (fraction, seed) and no other, drawn again (it takes milliseconds): a file of
+    # another seed or fraction, or one edited by hand, would train under this key.
+    if not np.array_equal(subset, subsample_indices(load_indices(train_split_path), labels, float(fraction), seed)):
+        raise LenetError(
+            f"{subset_path}: not the subset of fraction {fraction} and seed {seed} of {train_split_path} (drawn "
+            "for another fraction or seed, or edited); rebuild it with lenet-mnist subsample"
+        )
     views = materialise(images[subset], params["policies"][policy], torch_stream(seed, "views"))
     save_trainset(trainset_path, views, labels[subset], subset, {"policy": policy, "fraction": fraction, "seed": seed})
     log.info(

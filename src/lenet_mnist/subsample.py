@@ -51,8 +51,13 @@ def subsample_indices(train_indices, labels, fraction, seed):
     return np.sort(train_indices[chosen])
 
 
-def subsample(fraction, seed, raw_dir, train_path, out_path):
+def subsample(fraction, seed, raw_dir, train_path, val_path, out_path):
     train = load_indices(train_path)
+    # A run must never train on validation images, whatever split file it is given.
+    if np.isin(train, load_indices(val_path)).any():
+        raise LenetError(
+            f"{train_path}: shares images with the validation split {val_path}; rebuild both with lenet-mnist split"
+        )
     subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, seed)
     save_indices(out_path, subset)
     log.info("subset %s, seed %d: %d of %d training images -> %s", fraction, seed, len(subset), len(train), out_path)

@@ -40,6 +40,7 @@ rule subsample:
         code=fingerprint("subsample"),
         raw=ancient(RAW),
         train=SPLIT["train"],
+        val=SPLIT["val"],
     output:
         subset_path("{fraction}", "{seed}"),
     log:
@@ -50,7 +51,7 @@ rule subsample:
         **needs("subsample"),
     shell:
         "lenet-mnist subsample --log {log} --fraction {wildcards.fraction} --seed {wildcards.seed}"
-        " --raw {input.raw} --train {input.train} --out {output}"
+        " --raw {input.raw} --train {input.train} --val {input.val} --out {output}"
 
 
 rule prepare:
