@@ -1,12 +1,13 @@
 import copy
+from unittest.mock import ANY
 
 import pytest
 import yaml
 from conftest import SMOKE_PARAMS
 
-from lenet_mnist.check import check
+from lenet_mnist.check import JOBS_FILE, check
 from lenet_mnist.errors import LenetError
-from lenet_mnist.jobs import JOBS_FILE, dvc_vars, prepared_sets, previews, run_seeds, subsets, trainings
+from lenet_mnist.jobs import dvc_vars, prepared_sets, previews, run_seeds, subsets, trainings
 from lenet_mnist.params import load_params
 
 
@@ -52,7 +53,7 @@ def test_check_rewrites_the_jobs_of_params_and_asks_for_a_second_call(params, tm
     (tmp_path / "src").symlink_to(SMOKE_PARAMS.parents[2] / "src")  # the code whose fingerprints it writes
     with pytest.raises(LenetError, match="workflow/jobs.yaml: rewritten, .* run the same dvc command again"):
         check(params)
-    assert yaml.safe_load((tmp_path / JOBS_FILE).read_text()) == dvc_vars(params)
+    assert yaml.safe_load((tmp_path / JOBS_FILE).read_text()) == {"digest": ANY, **dvc_vars(params)}
     assert sorted(p.name for p in (tmp_path / "workflow/fingerprints").iterdir())
     check(params)  # nothing changed: no error
     params["seeds"] = 3

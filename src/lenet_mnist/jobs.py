@@ -3,12 +3,8 @@ training set per (policy, fraction, seed), and a training and an evaluation job 
 
 Each is keyed by what it depends on: two runs that differ only in model or optimizer share their
 prepared sets. The Snakefile expands its wildcards from these lists; dvc.yaml loops over the same
-lists, written to workflow/jobs.yaml (DVC's templating cannot nest loops, nor filter a matrix),
-which `lenet-mnist check` keeps equal to params.yaml."""
-
-import yaml
-
-JOBS_FILE = "workflow/jobs.yaml"
+lists, which `lenet-mnist check` writes to workflow/jobs.yaml (DVC's templating cannot nest loops,
+nor filter a matrix)."""
 
 
 def run_seeds(params, run):
@@ -78,8 +74,3 @@ def dvc_vars(params):
         "run_jobs": {f"{run}-{seed}": run_job(run, seed) for run, seed in trainings(params)},
         "plot_jobs": {run: {"run": run} for run in params["runs"]},
     }
-
-
-def jobs_yaml(params):
-    header = "# Written by lenet-mnist check (and the Snakefile) from params.yaml: the jobs dvc.yaml loops over.\n"
-    return header + yaml.safe_dump(dvc_vars(params), sort_keys=True, width=120)
