@@ -551,6 +551,21 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
     main = json.loads((built_copy / "results/metrics.json").read_text())
     run(["dvc", "exp", "run", "-S", "optimizers.adam.lr=0.003", "-n", "faster_adam"], built_copy, env)
     edited = json.loads((built_copy / "results/metrics.json").read_text())
+    # DVC wrote back its own line alone (params.yaml is in the layout -S writes).
+    diff = run(["git", "diff", "--unified=0", "params.yaml"], built_copy).stdout.splitlines()
+    assert [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "-  adam: {name: adam, lr: 0.001}",
+        "+  adam: {name: adam, lr: 0.003}",
+    ]
+
+    # The table of README.md: the experiment, the param it changed and the metrics that moved; of
+    # workflow/jobs.yaml, DVC shows the digest alone, even in the full table.
+    header = run(["dvc", "exp", "show", "--csv"], built_copy, env).stdout.splitlines()[0].split(",")
+    assert "digest" in header and not any(name.startswith(("run_jobs", "prepare_jobs")) for name in header)
+    readable = ["dvc", "exp", "show", "--only-changed", "--drop", r".*/|params\.yaml$", "--csv"]
+    header = run(readable, built_copy, env).stdout.splitlines()[0].split(",")
+    assert "optimizers.adam.lr" in header and "runs.larger.test_accuracy" in header
+    assert not any(name.startswith(("runs.small", "optimizers.sgd")) or "/" in name for name in header)
 
     # `dvc exp show`: the experiment's params and metrics beside the baseline's.
     [workspace, baseline] = json.loads(run(["dvc", "exp", "show", "--json"], built_copy, env).stdout)

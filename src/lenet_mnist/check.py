@@ -21,8 +21,8 @@ JOBS_FILE = "workflow/jobs.yaml"
 
 def jobs_yaml(params):
     """dvc.yaml's job lists, under a digest of them: DVC shows a vars file's every value as a param
-    (727 columns in `dvc exp show`), unless a stage depends on some of its keys; check depends on
-    the digest alone, so a change of jobs is one column."""
+    (727 columns in `dvc exp show`), unless a stage depends on some of its keys; summarize, which
+    reads every job's results, depends on the digest alone, so a change of jobs is one column."""
     lists = yaml.safe_dump(dvc_vars(params), sort_keys=True, width=120)
     return (
         "# Written by lenet-mnist check (and the Snakefile) from params.yaml: the jobs dvc.yaml loops over.\n"
