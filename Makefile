@@ -2,11 +2,12 @@
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+PLOTS_PAGE := .dvc/plots/offline.html
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run smoke test test-fast test-cluster lint tables bench bench-study bench-drift bench-verdicts lock clean
 
-setup: $(INSTALLED)
+setup: $(INSTALLED) $(PLOTS_PAGE)
 
 # Reinstalled only when the pins or the package metadata change.
 $(INSTALLED): requirements.lock pyproject.toml
@@ -14,6 +15,15 @@ $(INSTALLED): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+
+# `dvc plots show` and `diff` offline: DVC's page (.dvc/plots/page.html) with the vega, vega-lite
+# and vega-embed that Snakemake's report ships inlined where DVC would link a CDN; .dvc/config
+# names it as plots.html_template.
+$(PLOTS_PAGE): .dvc/plots/page.html $(INSTALLED)
+	$(BIN)/python -c 'import pathlib, sys, snakemake; \
+	  data = pathlib.Path(snakemake.__file__).parent / "assets" / "data"; \
+	  js = "".join("<script>\n%s\n</script>\n" % (data / n / (n + ".js")).read_text() for n in ("vega", "vega-lite", "vega-embed")); \
+	  pathlib.Path(sys.argv[2]).write_text(pathlib.Path(sys.argv[1]).read_text().replace("<!-- vega -->", js))' $< $@
 
 run: setup
 	snakemake --cores 4

@@ -51,7 +51,9 @@ onsuccess:
             "lenet-mnist: error: params.yaml: edited while the jobs ran, which read it before; dvc.lock "
             "is not updated: run snakemake again"
         )
-    built = sorted({str(f) for job in workflow.dag.jobs for f in job.output} | set(map(fingerprint, FINGERPRINTED)))
+    # check's outputs too, which the Snakefile wrote as it was read (common.smk)
+    generated = {JOBS_FILE, *map(fingerprint, FINGERPRINTED)}
+    built = sorted({str(f) for job in workflow.dag.jobs for f in job.output} | generated)
     shell("lenet-mnist lock --log logs/lock.log " + " ".join(map(shlex.quote, built)))
 
 

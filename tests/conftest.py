@@ -51,15 +51,19 @@ def params():
 OUTPUT_DIRS = ("data", "models", "results", "logs")  # what the pipeline writes
 
 
+PLOTS_PAGE = ".dvc/plots/offline.html"  # written by make setup (Makefile), which a clone runs first
+
+
 def repo_files():
-    """What a clone of this working tree holds (tracked and new, not ignored files), less outputs."""
+    """What a clone of this working tree holds after `make setup` (tracked and new, not ignored
+    files, and the page that setup writes), less outputs."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
         check=True,
     ).stdout
-    names = [name for name in out.decode().split("\0") if name and (ROOT / name).exists()]
+    names = [name for name in [*out.decode().split("\0"), PLOTS_PAGE] if name and (ROOT / name).exists()]
     return [name for name in names if name.split("/")[0] not in OUTPUT_DIRS]
 
 

@@ -85,10 +85,10 @@ def test_prepare_keeps_the_labels_with_their_images_and_the_preview_draws_them(t
     raw = write_raw(tmp_path / "raw", n_train=200, n_test=10)
     params = {"split": {"val_size": 40, "seed": 0}, "policies": {"p": policy(rotation=10, views=3, originals=True)}}
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
-    subsample(0.5, 2, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npy")
-    prepare(params, "p", "0.5", 2, raw, tmp_path / "train.npy", tmp_path / "subset.npy", tmp_path / "t.npz")
+    subsample(0.5, 2, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
+    prepare(params, "p", "0.5", 2, raw, tmp_path / "train.npy", tmp_path / "subset.npz", tmp_path / "t.npz")
     views, labels, _ = load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 2})
-    subset = np.load(tmp_path / "subset.npy")
+    subset = np.load(tmp_path / "subset.npz")["indices"]
     images, all_labels = read_part(raw, "train")
     assert views.shape == (3, 80, 28, 28)
     assert np.array_equal(labels, all_labels[subset]) and np.array_equal(views[0], images[subset])
@@ -101,7 +101,7 @@ def test_a_set_prepared_for_another_seed_is_refused(tmp_path):
     raw = write_raw(tmp_path / "raw", n_train=200, n_test=10)
     params = {"split": {"val_size": 40, "seed": 0}, "policies": {"p": policy()}}
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
-    subsample(0.5, 1, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npy")
-    prepare(params, "p", "0.5", 1, raw, tmp_path / "train.npy", tmp_path / "subset.npy", tmp_path / "t.npz")
+    subsample(0.5, 1, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
+    prepare(params, "p", "0.5", 1, raw, tmp_path / "train.npy", tmp_path / "subset.npz", tmp_path / "t.npz")
     with pytest.raises(LenetError, match=r"t.npz: prepared for .*'seed': 1.*, not for .*'seed': 0"):
         load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 0})

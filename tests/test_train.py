@@ -20,7 +20,7 @@ from lenet_mnist.evaluate import evaluate
 from lenet_mnist.model import build_model
 from lenet_mnist.prepare import prepare
 from lenet_mnist.split import split
-from lenet_mnist.subsample import subsample
+from lenet_mnist.subsample import save_subset, subsample
 from lenet_mnist.train import HISTORY_COLUMNS, resume_path, train
 
 BIN = Path(sys.executable).parent
@@ -36,7 +36,7 @@ def stage_files(tmp_path, raw_dir, params):
 def prepare_tiny(params, raw_dir, stage_files, out_dir, seed):
     """The tiny run's training set for `seed` in out_dir: its subset, then its views."""
     run = params["runs"]["tiny"]
-    subset, trainset = out_dir / f"subsets/{seed}.npy", out_dir / f"prepared/{seed}.npz"
+    subset, trainset = out_dir / f"subsets/{seed}.npz", out_dir / f"prepared/{seed}.npz"
     subsample(run["fraction"], seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
     prepare(params, run["policy"], str(run["fraction"]), seed, raw_dir, stage_files["train_split"], subset, trainset)
     return trainset
@@ -132,20 +132,28 @@ def test_evaluation_refuses_another_runs_or_seeds_checkpoint(tmp_path, raw_dir, 
 
 
 @pytest.mark.parametrize(
-    "fraction, seed, subset_of",
-    [("0.5", 0, ("0.5", 1)), ("0.5", 0, ("1.0", 0)), ("1.0", 0, "val_split")],
-    ids=["another seed's", "another fraction's", "the validation split"],
+    "drawn_for, message",
+    [
+        (("0.5", 1), r"drawn for \{'fraction': '0.5', 'seed': 1\}, not for \{'fraction': '0.5', 'seed': 0\}"),
+        (("1.0", 0), r"drawn for \{'fraction': '1.0', 'seed': 0\}, not for \{'fraction': '0.5', 'seed': 0\}"),
+        ("edited", r"not the subset of fraction 0.5 and seed 0 of .*train.npy \(edited, or drawn from another split\)"),
+        ("the validation split", r"val.npy: not a subset written by lenet-mnist subsample"),
+    ],
+    ids=["another seed's", "another fraction's", "edited", "an index file"],
 )
-def test_prepare_refuses_any_subset_but_its_own(tmp_path, raw_dir, params, stage_files, fraction, seed, subset_of):
-    subset = tmp_path / "subset.npy"
-    if subset_of == "val_split":
+def test_prepare_refuses_any_subset_but_its_own(tmp_path, raw_dir, params, stage_files, drawn_for, message):
+    subset = tmp_path / "subset.npz"
+    if drawn_for == "the validation split":
         subset = stage_files["val_split"]
+    elif drawn_for == "edited":
+        subsample(0.5, 0, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
+        indices = np.load(subset)["indices"]
+        save_subset(subset, indices[:-1], {"fraction": "0.5", "seed": 0})
     else:
-        subsample(
-            float(subset_of[0]), subset_of[1], raw_dir, stage_files["train_split"], stage_files["val_split"], subset
-        )
-    with pytest.raises(LenetError, match=rf"not the subset of fraction {fraction} and seed {seed} of .*train.npy"):
-        prepare(params, "none", fraction, seed, raw_dir, stage_files["train_split"], subset, tmp_path / "t.npz")
+        fraction, seed = drawn_for
+        subsample(float(fraction), seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
+    with pytest.raises(LenetError, match=message):
+        prepare(params, "none", "0.5", 0, raw_dir, stage_files["train_split"], subset, tmp_path / "t.npz")
     assert not (tmp_path / "t.npz").exists()
 
 

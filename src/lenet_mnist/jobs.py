@@ -45,7 +45,7 @@ def previews(params):
 
 
 def subset_path(fraction, seed):
-    return f"data/subsets/{fraction}/{seed}.npy"
+    return f"data/subsets/{fraction}/{seed}.npz"
 
 
 def prepared_path(policy, fraction, seed):

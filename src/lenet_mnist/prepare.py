@@ -16,20 +16,20 @@ from lenet_mnist.augment import materialise
 from lenet_mnist.data import load_indices, read_part, save_trainset
 from lenet_mnist.errors import LenetError
 from lenet_mnist.streams import torch_stream
-from lenet_mnist.subsample import subsample_indices
+from lenet_mnist.subsample import load_subset, subsample_indices
 
 log = logging.getLogger(__name__)
 
 
 def prepare(params, policy, fraction, seed, raw_dir, train_split_path, subset_path, trainset_path):
-    subset = load_indices(subset_path)
+    subset = load_subset(subset_path, {"fraction": fraction, "seed": seed})
     images, labels = read_part(raw_dir, "train")
-    # The subset of this (fraction, seed) and no other, drawn again (it takes milliseconds): a file of
-    # another seed or fraction, or one edited by hand, would train under this key.
+    # Drawn again too (it takes milliseconds): a file edited by hand, or drawn from another training
+    # split, would train under this key.
     if not np.array_equal(subset, subsample_indices(load_indices(train_split_path), labels, float(fraction), seed)):
         raise LenetError(
-            f"{subset_path}: not the subset of fraction {fraction} and seed {seed} of {train_split_path} (drawn "
-            "for another fraction or seed, or edited); rebuild it with lenet-mnist subsample"
+            f"{subset_path}: not the subset of fraction {fraction} and seed {seed} of {train_split_path} (edited, "
+            "or drawn from another split); rebuild it with lenet-mnist subsample"
         )
     views = materialise(images[subset], params["policies"][policy], torch_stream(seed, "views"))
     save_trainset(trainset_path, views, labels[subset], subset, {"policy": policy, "fraction": fraction, "seed": seed})

@@ -6,12 +6,14 @@ seed draws its own subsets from its "subset" stream, nested across fractions (a 
 inside its 50%), so that the spread over seeds includes the spread over data draws.
 """
 
+import json
 import logging
 
 import numpy as np
 
-from lenet_mnist.data import load_indices, read_labels, save_indices
+from lenet_mnist.data import check_indices, load_indices, read_labels
 from lenet_mnist.errors import LenetError
+from lenet_mnist.files import atomic_path
 from lenet_mnist.sizes import subset_size
 from lenet_mnist.streams import numpy_stream
 
@@ -51,6 +53,32 @@ def subsample_indices(train_indices, labels, fraction, seed):
     return np.sort(train_indices[chosen])
 
 
+def save_subset(path, indices, key):
+    """`key`: the (fraction, seed) the subset was drawn for, which prepare checks. Subsets of one
+    fraction differ by it even where their indices agree (every seed's 100%): DVC's hardlinked
+    cache would give equal files one inode, and so one time for Snakemake."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, indices=np.asarray(indices, dtype=np.int64), key=np.array(json.dumps(key, sort_keys=True)))
+
+
+def load_subset(path, key):
+    """The indices of the subset drawn for `key`, or an error naming what it was drawn for."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("an array, not an archive")
+        with data:
+            indices, found = data["indices"], json.loads(str(data["key"]))
+    except (OSError, ValueError, KeyError) as e:
+        raise LenetError(f"{path}: not a subset written by lenet-mnist subsample ({e})") from None
+    if found != key:
+        raise LenetError(f"{path}: drawn for {found}, not for {key}; rebuild it with lenet-mnist subsample")
+    if indices.dtype != np.int64 or indices.ndim != 1:
+        raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
+    check_indices(path, indices)
+    return indices
+
+
 def subsample(fraction, seed, raw_dir, train_path, val_path, out_path):
     train = load_indices(train_path)
     # A run must never train on validation images, whatever split file it is given.
@@ -59,5 +87,5 @@ def subsample(fraction, seed, raw_dir, train_path, val_path, out_path):
             f"{train_path}: shares images with the validation split {val_path}; rebuild both with lenet-mnist split"
         )
     subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, seed)
-    save_indices(out_path, subset)
+    save_subset(out_path, subset, {"fraction": str(fraction), "seed": seed})
     log.info("subset %s, seed %d: %d of %d training images -> %s", fraction, seed, len(subset), len(train), out_path)

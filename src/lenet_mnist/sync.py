@@ -121,9 +121,9 @@ def lock(built):
     # Naming the stages makes DVC resolve each one anew (minutes for the default study); when the
     # run built them all, as `snakemake` with its default target does, name none.
     run_tool("dvc", "commit", "--force", *([] if len(names) == len(stages) else names))
-    # DVC copies each file into its cache and rewrites it in place, and Snakemake would take the new
-    # times for new content. (A hardlinked cache keeps times but gives outputs with equal content,
-    # such as the training sets of runs that differ only in their model, one shared time.)
+    # DVC links each file to its cache (.dvc/config: a reflink, else a hardlink, else a copy), which
+    # moves its time, and Snakemake would take the new times for new content. (No two outputs have
+    # equal content, which a hardlink would give one inode and so one time: subsample.save_subset.)
     for file, mtime in times.items():
         if file.stat().st_mtime_ns != mtime:
             os.utime(file, ns=(mtime, mtime))

@@ -8,8 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${1:-$(mktemp -d -t lenet-mnist-smoke.XXXXXX)}
 mkdir -p "$dir"
-# What a clone of the working tree holds, less the default study's outputs and its dvc.lock.
-git -C "$root" ls-files -z --cached --others --exclude-standard \
+# What a clone of the working tree holds after `make setup` (which writes DVC's offline plots page),
+# less the default study's outputs and its dvc.lock.
+{ git -C "$root" ls-files -z --cached --others --exclude-standard; printf '.dvc/plots/offline.html\0'; } \
   | grep -zv -e '^data/' -e '^models/' -e '^results/' -e '^logs/' -e '^dvc\.lock$' \
   | tar -c -C "$root" --null -T - --ignore-failed-read 2>/dev/null \
   | tar -x -C "$dir"

@@ -8,7 +8,7 @@ import sys
 
 from snakemake.logging import logger
 
-from lenet_mnist.check import check_device, sync_generated
+from lenet_mnist.check import JOBS_FILE, check_device, sync_generated
 from lenet_mnist.errors import LenetError
 from lenet_mnist.imports import STAGES as FINGERPRINTED
 from lenet_mnist.imports import fingerprint_path
