@@ -354,6 +354,42 @@ def test_snakemake_builds_everything_and_locks_it_for_dvc(built, wheel_cache):
     assert "System Message" not in html  # every text of the report is valid reStructuredText
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium, installed from Debian's packages where missing (as root, as in CI)."""
+    found = shutil.which("chromium")
+    if not found and os.geteuid() == 0 and shutil.which("apt-get"):
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            subprocess.run(
+                cmd, capture_output=True, timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            )
+        found = shutil.which("chromium")
+    if not found:
+        pytest.skip("no chromium, and no apt-get as root to install it")
+    return found
+
+
+def test_the_report_opens_at_its_top_in_a_1400x1000_window(built, wheel_cache, chromium, tmp_path):
+    """Rendered by headless Chromium (offline), the report's start page shows its first paragraph
+    inside the window, not above the scroll top (workflow/report/workflow.rst says why)."""
+    report = tmp_path / "report.html"
+    run(["snakemake", "--report", str(report)], built, {"LENET_MNIST_CACHE": str(wheel_cache)})
+    probe = """<script>setTimeout(() => {
+      const paragraphs = [...document.querySelectorAll("p")];
+      const first = paragraphs.find(p => p.textContent.trim().startsWith("lenet-mnist answers"));
+      document.title = first ? "top=" + Math.round(first.getBoundingClientRect().top) : "top=none";
+    }, 4000);</script></body>"""
+    head, _, tail = report.read_text().rpartition("</body>")  # the page's own, not one in a script
+    report.write_text(head + probe + tail)
+    done = run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND",
+         "--window-size=1400,1000", "--virtual-time-budget=15000", "--dump-dom", report.as_uri()],
+        tmp_path, timeout=120,
+    )  # fmt: skip
+    top = re.search(r"<title>top=(-?\d+|none)</title>", done.stdout)
+    assert top and top[1] != "none" and 0 <= int(top[1]) < 1000, top and top[0]
+
+
 def test_the_smoke_claims_keep_their_verdicts_when_retrained_with_avx2_kernels(built_copy, wheel_cache):
     """Every job of the smoke study's claims retrained and scored with ONEDNN_MAX_CPU_ISA=AVX2 and
     ATEN_CPU_CAPABILITY=avx2 (what another machine type computes), and each claim judged again
