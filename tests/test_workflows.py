@@ -636,7 +636,8 @@ def test_an_experiment_becomes_a_branch_to_diff_against_main(built_copy, wheel_c
     # its own dash style, named in the legend.
     page = (built_copy / "dvc_plots/index.html").read_text()
     assert "vegaEmbed" in page and not re.search(r"<script[^>]*\bsrc=", page)
-    assert page.count('"strokeDash": {"field": "rev", "type": "nominal", "title": "revision"}') == 3
+    revisions = '"strokeDash": {"field": "rev", "type": "nominal", "legend": null}, "shape": {"field": "rev"'
+    assert page.count(revisions) == 3  # a dash style and a point shape each, and the shapes in the legend
 
 
 def test_a_clone_pulls_everything_from_a_remote_and_both_tools_agree(built_copy, tmp_path, wheel_cache):
