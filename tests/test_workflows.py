@@ -1101,3 +1101,24 @@ def test_a_hand_edited_jobs_file_is_refused_by_dvc_and_restored(built_copy, whee
     assert "threads: 2" not in jobs.read_text()
     assert "Running stage 'train" not in run(["dvc", "repro"], built_copy, env).stdout
     assert up_to_date(built_copy, env)
+
+
+def test_a_job_that_refuses_its_input_loses_no_output_in_snakemake(built_copy, wheel_cache):
+    """A prepared set of another seed in place of seed 0's: the training job that reruns for it
+    refuses it, and its checkpoint and history stay as they were. Snakemake would remove a job's
+    outputs before it runs: they are flagged update(), which it keeps and, if the job fails, restores.
+    (DVC keeps its outputs, which persist, and reruns prepare first, which restores the set.)"""
+    env = {"LENET_MNIST_CACHE": str(wheel_cache)}
+    before = outputs_of(built_copy)
+    prepared = built_copy / "data/prepared/none/0.005"
+    (prepared / "0.npz").unlink()
+    shutil.copy2(prepared / "1.npz", prepared / "0.npz")
+    os.utime(prepared / "0.npz")  # newer than the checkpoint: Snakemake reruns the job
+    done = run(["snakemake", "--cores", "1"], built_copy, env, check=False)
+    assert done.returncode != 0
+    assert "0.npz: prepared for {'fraction': '0.005', 'policy': 'none', 'seed': 1}" in done.stdout + done.stderr
+    after = outputs_of(built_copy)
+    kept = [name for name in before if not name.startswith(("data/prepared/none/0.005/0.npz", "results/previews/"))]
+    assert {name: after.get(name) for name in kept} == {name: before[name] for name in kept}
+    assert run(["dvc", "repro"], built_copy, env).returncode == 0  # prepare reruns, then nothing
+    assert outputs_of(built_copy) == before

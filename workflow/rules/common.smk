@@ -69,6 +69,13 @@ def release_dvc_lock():
         DVC_LOCK_HELD.pop().close()
 
 
+# KEPT: the outputs that cost a job to rebuild (splits, subsets, prepared sets, checkpoints,
+# histories, metrics) are flagged update(). Snakemake would remove a job's outputs before it runs,
+# and a job that then refused its input (another seed's set, say) or a params.yaml edited meanwhile
+# would leave nothing; flagged, they stay, and Snakemake restores them where the job fails. The
+# commands replace their outputs only once they have succeeded (files.py), as under DVC, whose
+# outputs persist (dvc.yaml).
+
 RUNS = list(PARAMS["runs"])
 TRAININGS = trainings(PARAMS)  # (run, seed)
 # Spelled as in params.yaml, so that paths agree with dvc.yaml's ${item} interpolation.

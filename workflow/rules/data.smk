@@ -21,8 +21,8 @@ rule split:
         code=fingerprint("split"),
         raw=ancient(RAW),
     output:
-        train=SPLIT["train"],
-        val=SPLIT["val"],
+        train=update(SPLIT["train"]),  # kept while the job runs: KEPT in common.smk
+        val=update(SPLIT["val"]),
     log:
         "logs/split.log",
     benchmark:
@@ -42,7 +42,7 @@ rule subsample:
         train=SPLIT["train"],
         val=SPLIT["val"],
     output:
-        subset_path("{fraction}", "{seed}"),
+        update(subset_path("{fraction}", "{seed}")),
     log:
         "logs/subsample/{fraction}/{seed}.log",
     benchmark:
@@ -61,7 +61,7 @@ rule prepare:
         train=SPLIT["train"],
         subset=subset_path("{fraction}", "{seed}"),
     output:
-        prepared_path("{policy}", "{fraction}", "{seed}"),
+        update(prepared_path("{policy}", "{fraction}", "{seed}")),
     log:
         "logs/prepare/{policy}/{fraction}/{seed}.log",
     benchmark:

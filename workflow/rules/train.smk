@@ -10,8 +10,8 @@ rule train:
         raw=ancient(RAW),
         val=SPLIT["val"],
     output:
-        checkpoint="models/{run}/{seed}.pt",
-        history="results/history/{run}/{seed}.csv",
+        checkpoint=update("models/{run}/{seed}.pt"),  # kept while the job runs: KEPT in common.smk
+        history=update("results/history/{run}/{seed}.csv"),
     log:
         "logs/train/{run}/{seed}.log",
     benchmark:
@@ -41,7 +41,7 @@ rule evaluate:
         checkpoint="models/{run}/{seed}.pt",
         raw=ancient(RAW),
     output:
-        "results/metrics/{run}/{seed}.json",
+        update("results/metrics/{run}/{seed}.json"),
     log:
         "logs/evaluate/{run}/{seed}.log",
     benchmark:
