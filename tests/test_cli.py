@@ -80,24 +80,27 @@ def test_bad_params_stop_a_stage_before_it_writes(workdir, raw_dir, capsys):
     assert "split.val_size" in (workdir / "s.log").read_text()  # the rule's log says why too
 
 
+def subsample_args(raw_dir, fraction):
+    """subsample's arguments but --out, with t.npy and v.npy as the splits."""
+    return [
+        "subsample",
+        "--fraction",
+        fraction,
+        "--seed",
+        "0",
+        "--raw",
+        str(raw_dir),
+        "--train",
+        "t.npy",
+        "--val",
+        "v.npy",
+    ]
+
+
 def test_a_fraction_not_in_params_is_refused(workdir, raw_dir, capsys):
     line = one_error(
         capsys,
-        [
-            "subsample",
-            "--fraction",
-            "0.3",
-            "--seed",
-            "0",
-            "--raw",
-            str(raw_dir),
-            "--train",
-            "t.npy",
-            "--val",
-            "v.npy",
-            "--out",
-            "o.npy",
-        ],
+        [*subsample_args(raw_dir, "0.3"), "--out", "o.npy"],
     )
     assert line.endswith("--fraction 0.3: not in subsample.fractions (allowed: 0.005, 0.01)")
 
@@ -363,20 +366,7 @@ def test_a_directory_output_keeps_a_directory_its_stage_did_not_write(workdir, r
 def test_index_files_are_checked_for_what_they_mean(workdir, raw_dir, capsys, indices, message):
     save_indices(workdir / "t.npy", indices)
     save_indices(workdir / "v.npy", [59_999])
-    subsample = [
-        "subsample",
-        "--fraction",
-        "0.005",
-        "--seed",
-        "0",
-        "--raw",
-        str(raw_dir),
-        "--train",
-        "t.npy",
-        "--val",
-        "v.npy",
-    ]
-    line = one_error(capsys, [*subsample, "--out", "out/s.npy"])
+    line = one_error(capsys, [*subsample_args(raw_dir, "0.005"), "--out", "out/s.npy"])
     assert line.endswith(f"subsample: error: t.npy: {message}")
     assert nothing_in(workdir / "out")
 
