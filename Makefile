@@ -38,9 +38,9 @@ smoke: setup
 test: setup
 	python -m pytest
 
-# The unit tests only, on synthetic data, offline (under a minute).
+# The unit tests only, on synthetic data, offline, with this machine's kernels (under a minute).
 test-fast: setup
-	python -m pytest -m "not e2e and not cluster and not bench and not network"
+	python -m pytest -m "not e2e and not cluster and not bench and not network and not isa"
 
 # ruff (lint and format), snakefmt, and snakemake --lint but for its one lint that asks each rule
 # for a conda environment or container: the rules run the pinned .venv of requirements.lock
@@ -68,7 +68,6 @@ bench: setup
 	python -m pytest -m bench
 	snakemake --cores 1 data/MNIST/raw
 	lenet-mnist bench --raw data/MNIST/raw --out benchmarks/results.json
-	lenet-mnist bench-scale --runs 1000 --out benchmarks/scale.json
 
 # The validation phase's drift between machine types: these pilot jobs retrained with AVX2's
 # kernels, beside this checkout's results (the design stage reads both histories of each).

@@ -14,6 +14,9 @@ from lenet_mnist.files import digest_of
 from lenet_mnist.idx import encode_idx
 from lenet_mnist.params import load_params
 
+# The end-to-end tests' helpers and fixtures (the smoke study built once per session).
+pytest_plugins = ["e2e"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PARAMS = ROOT / "tests" / "smoke" / "params.yaml"
 

@@ -83,9 +83,13 @@ def test_elastic_distortion_is_smooth_and_deterministic(digits):
 
 def test_prepare_keeps_the_labels_with_their_images_and_the_preview_draws_them(tmp_path):
     raw = write_raw(tmp_path / "raw", n_train=200, n_test=10)
-    params = {"split": {"val_size": 40, "seed": 0}, "policies": {"p": policy(rotation=10, views=3, originals=True)}}
+    params = {
+        "split": {"val_size": 40, "seed": 0},
+        "subsample": {"fractions": [0.5]},
+        "policies": {"p": policy(rotation=10, views=3, originals=True)},
+    }
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
-    subsample(0.5, 2, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
+    subsample(params, "0.5", 2, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
     prepare(params, "p", "0.5", 2, raw, tmp_path / "train.npy", tmp_path / "subset.npz", tmp_path / "t.npz")
     views, labels, _ = load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 2})
     subset = np.load(tmp_path / "subset.npz")["indices"]
@@ -99,9 +103,9 @@ def test_prepare_keeps_the_labels_with_their_images_and_the_preview_draws_them(t
 
 def test_a_set_prepared_for_another_seed_is_refused(tmp_path):
     raw = write_raw(tmp_path / "raw", n_train=200, n_test=10)
-    params = {"split": {"val_size": 40, "seed": 0}, "policies": {"p": policy()}}
+    params = {"split": {"val_size": 40, "seed": 0}, "subsample": {"fractions": [0.5]}, "policies": {"p": policy()}}
     split(params, raw, tmp_path / "train.npy", tmp_path / "val.npy")
-    subsample(0.5, 1, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
+    subsample(params, "0.5", 1, raw, tmp_path / "train.npy", tmp_path / "val.npy", tmp_path / "subset.npz")
     prepare(params, "p", "0.5", 1, raw, tmp_path / "train.npy", tmp_path / "subset.npz", tmp_path / "t.npz")
     with pytest.raises(LenetError, match=r"t.npz: prepared for .*'seed': 1.*, not for .*'seed': 0"):
         load_trainset(tmp_path / "t.npz", {"policy": "p", "fraction": "0.5", "seed": 0})

@@ -4,21 +4,17 @@ import statistics
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT
 
 from lenet_mnist.bench.common import ISA_FLAGS
-from lenet_mnist.bench.scale import generated_study
 from lenet_mnist.bench.study import bench_study
 from lenet_mnist.bench.throughput import VMAP_SEEDS, bench
-from lenet_mnist.jobs import trainings
-from lenet_mnist.params import load_params
 
 
 @pytest.mark.bench
 def test_bench_times_each_contender_in_a_fresh_process_set_up_as_its_counterpart(tmp_path, raw_dir):
     out = tmp_path / "results.json"
-    bench({"lenet_relu_max": {"activation": "relu", "pool": "max"}}, raw_dir, out, 1, 256, 2, "cpu")
+    models = {"lenet_relu_max": {"activation": "relu", "pool": "max", "batchnorm": "none", "init": "default"}}
+    bench({"models": models}, raw_dir, out, 1, 256, 2, "cpu")
     results = json.loads(out.read_text())
     with open("/proc/cpuinfo") as f:
         cpu = [line.split(":", 1)[1] for line in f if line.startswith(("model name", "flags"))]
@@ -47,14 +43,6 @@ def test_bench_times_each_contender_in_a_fresh_process_set_up_as_its_counterpart
     assert results["vmap"]["ratio_to_ours"]["median"] == statistics.median(vmap)
     assert results["vmap"]["seeds"] == len(VMAP_SEEDS)
     assert isinstance(results["vmap"]["bit_identical_beside_other_seeds"], bool)
-
-
-def test_a_generated_study_has_distinct_valid_runs(tmp_path):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    study = generated_study(params, 500)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(study))
-    loaded = load_params(tmp_path / "params.yaml")  # refuses duplicate runs and dangling names
-    assert len(loaded["runs"]) == 500 and len(trainings(loaded)) == 500 * params["seeds"]
 
 
 def test_the_study_summary_adds_up_the_benchmark_files(tmp_path, params):

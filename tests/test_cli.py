@@ -1,4 +1,6 @@
 import ast
+import importlib
+import inspect
 import os
 import shlex
 import shutil
@@ -15,9 +17,11 @@ from conftest import ROOT, SMOKE_PARAMS
 from lenet_mnist.checkpoint import save_checkpoint
 from lenet_mnist.cli import main
 from lenet_mnist.data import save_indices, save_trainset
+from lenet_mnist.fingerprints import closure
 from lenet_mnist.idx import encode_idx, read_idx
-from lenet_mnist.imports import STAGES, closure
 from lenet_mnist.model import build_model
+from lenet_mnist.stages import BY_NAME
+from lenet_mnist.stages import FINGERPRINTED as STAGES
 
 LENET = {"activation": "sigmoid", "pool": "avg", "batchnorm": "none", "init": "default"}
 
@@ -122,7 +126,7 @@ def split_args(raw):
 
 
 def derivations_args(raw):  # a stage that reads the test images and labels
-    return ["derivations", "--raw", str(raw), "--out-dir", "out/derivations"]
+    return ["derivations", "--raw", str(raw), "--checks", "out/derivations.json", "--out-dir", "out/derivations"]
 
 
 def relabel(raw_dir, label):
@@ -346,7 +350,8 @@ def test_a_directory_output_keeps_a_directory_its_stage_did_not_write(workdir, r
     plots = workdir / "results/plots"
     plots.mkdir(parents=True)
     (plots / "small.png").write_bytes(b"another stage's figure")
-    line = one_error(capsys, ["derivations", "--raw", str(raw_dir), "--out-dir", "results/plots"])
+    args = ["derivations", "--raw", str(raw_dir), "--checks", "results/checks.json", "--out-dir", "results/plots"]
+    line = one_error(capsys, args)
     assert line.endswith(
         "derivations: error: results/plots: exists and was not written by lenet-mnist derivations, so it is not "
         "replaced; remove it, or give the stage another output path"
@@ -402,15 +407,15 @@ def test_a_corrupt_summary_is_one_line(workdir, capsys):
 def test_params_edited_while_a_stage_runs_fail_it(workdir, raw_dir, capsys, monkeypatch):
     """Both tools record the params.yaml they find when a stage ends: outputs of the old values
     must not be recorded under the new ones."""
-    from lenet_mnist import cli
+    from lenet_mnist import split
 
-    real_split = cli.run_split
+    real_split = split.split
 
-    def split_then_edit(params, args):
-        real_split(params, args)
+    def split_then_edit(params, raw_dir, train_path, val_path):
+        real_split(params, raw_dir, train_path, val_path)
         (workdir / "params.yaml").write_text(SMOKE_PARAMS.read_text().replace("seed: 0", "seed: 1", 1))
 
-    monkeypatch.setattr(cli, "run_split", split_then_edit)
+    monkeypatch.setattr(split, "split", split_then_edit)
     line = one_error(capsys, ["split", "--raw", str(raw_dir), "--train", "out/t.npy", "--val", "out/v.npy"])
     assert line.endswith(
         "split: error: params.yaml: edited while split ran, whose outputs are of the values it read at its start; "
@@ -431,34 +436,30 @@ def test_cuda_without_a_gpu_is_refused_in_one_line(workdir, raw_dir, capsys, mon
     assert not (workdir / "workflow").exists() and nothing_in(workdir / "out")
 
 
-SEED_CHECK_OUTSIDE = "its seed check (jobs.run_seeds) joins the fingerprint with the next retrain, which it reruns"
-
-
-@pytest.mark.parametrize(
-    "stage",
-    [
-        pytest.param(stage, marks=pytest.mark.xfail(strict=True, reason=SEED_CHECK_OUTSIDE))
-        if stage in ("train", "evaluate")
-        else stage
-        for stage in STAGES
-    ],
-)
-def test_each_fingerprint_covers_the_code_its_command_runs(stage):
-    """What `lenet-mnist <stage>` runs: its dispatch function in cli.py, the cli.py helpers that calls,
-    and the modules those import. Each of those modules must be in the stage's fingerprint, or an edit
-    to it would rerun nothing."""
+def test_cli_parses_and_dispatches_and_holds_no_stage_logic():
+    """What a stage's command runs beyond argument parsing is its declared function's module and
+    what that imports: its fingerprint. cli.py reads only the declarations, params.yaml and paths."""
     tree = ast.parse((ROOT / "src/lenet_mnist/cli.py").read_text())
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {m for m in imported if m.startswith("lenet_mnist")} == {
+        "lenet_mnist.check",  # special_file, on every path argument
+        "lenet_mnist.errors",
+        "lenet_mnist.params",
+        "lenet_mnist.stages",
+    }
+    assert not [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("run_")]
 
-    def runs(name, seen):
-        seen.add(name)
-        modules = set()
-        for node in ast.walk(functions[name]):
-            if isinstance(node, ast.ImportFrom) and node.module.startswith("lenet_mnist."):
-                modules.add(node.module.split(".")[1])
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
-                if node.func.id not in seen:
-                    modules |= runs(node.func.id, seen)
-        return modules
 
-    assert runs(f"run_{stage}", set()) <= set(closure(stage))
+KEYED = {"--run", "--seed", "--fraction", "--policy"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_checks_its_keys_inside_its_fingerprint(stage):
+    """A stage given a job's key checks it itself (jobs.py), so the check is in its fingerprint."""
+    command = BY_NAME[stage]
+    function = getattr(importlib.import_module(f"lenet_mnist.{command.module}"), command.function)
+    source = inspect.getsource(function)
+    keyed = {arg.flag for arg in command.args} & KEYED
+    if keyed:
+        assert "jobs" in closure(command.module)
+        assert any(check in source for check in ("checked_job(", "checked_run(", "fraction_of(")), stage

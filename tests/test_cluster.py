@@ -13,7 +13,7 @@ import time
 
 import pytest
 from conftest import ROOT, SMOKE_PARAMS, commit_all, copy_repo, use_params
-from test_workflows import BIN, outputs_of, run, snakemake_jobs, up_to_date, write_params
+from e2e import BIN, outputs_of, run, snakemake_jobs, up_to_date, write_params
 
 from lenet_mnist.files import digest_of
 

@@ -72,8 +72,8 @@ def test_positional_dot_products_depend_on_the_offset_only(generator):
 
 def test_the_stage_writes_its_checks_and_figures(tmp_path, raw_dir, params):
     params["derivations"].update(trials=3, sobel_digits=3, rnn_steps=8, pe_dim=8, pe_positions=6)
-    derivations(params, raw_dir, tmp_path / "out")
-    checks = json.loads((tmp_path / "out/checks.json").read_text())
+    derivations(params, raw_dir, tmp_path / "checks.json", tmp_path / "out")
+    checks = json.loads((tmp_path / "checks.json").read_text())
     assert all(checks["passed"].values()) and len(checks["passed"]) == 6
     for name in ("ps1_sobel", "ps2_bptt", "ps3_positional"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
+from lenet_mnist.charts import long_history
 from lenet_mnist.errors import LenetError
 from lenet_mnist.figures import claim_rows, render_answer, sgd_steps, study_table
-from lenet_mnist.plot import long_history
 
 
 def test_long_history_keeps_each_value_with_its_run_epoch_and_split():

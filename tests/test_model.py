@@ -1,9 +1,8 @@
 import pytest
 import torch
-from tolerances import two_sums, unit_roundoff
 from torch import nn
 
-from lenet_mnist.model import DepthwiseAvgPool, build_model
+from lenet_mnist.model import build_model, lenet
 
 pytestmark = pytest.mark.numerics
 
@@ -29,10 +28,10 @@ def test_lenet_has_the_notebooks_layers():
     assert kinds(model) == [
         "Conv2d",
         "Sigmoid",
-        "DepthwiseAvgPool",
+        "AvgPool2d",
         "Conv2d",
         "Sigmoid",
-        "DepthwiseAvgPool",
+        "AvgPool2d",
         "Flatten",
         "Linear",
         "Sigmoid",
@@ -46,11 +45,11 @@ def test_batchnorm_after_pooling_is_where_the_notebook_put_it():
     assert kinds(model)[:8] == [
         "Conv2d",
         "Sigmoid",
-        "DepthwiseAvgPool",
+        "AvgPool2d",
         "BatchNorm2d",
         "Conv2d",
         "Sigmoid",
-        "DepthwiseAvgPool",
+        "AvgPool2d",
         "BatchNorm2d",
     ]
 
@@ -91,15 +90,15 @@ def test_an_unknown_option_is_refused():
         build_model({**DEFAULT, "dropout": 0.5})
 
 
-def test_depthwise_average_pooling_is_average_pooling_forward_and_backward():
-    x = torch.randn(4, 6, 28, 28).to(memory_format=torch.channels_last).requires_grad_()
-    grad = torch.randn(4, 6, 14, 14)
-    ours = DepthwiseAvgPool(6)(x)
-    (ours_grad,) = torch.autograd.grad(ours, x, grad)
-    reference = nn.functional.avg_pool2d(x, kernel_size=2, stride=2)
-    (reference_grad,) = torch.autograd.grad(reference, x, grad)
-    # Each output is a sum of 4 pixels times 1/4 (exact: a power of two), in whatever order.
-    assert torch.all((ours - reference).abs() <= two_sums(4, 4 * nn.functional.avg_pool2d(x.abs(), 2)))
-    # Each pixel's gradient is one term, 1/4 of its output's: at most one rounding either way.
-    assert torch.all((ours_grad - reference_grad).abs() <= 2 * unit_roundoff(torch.float32) * reference_grad.abs())
-    assert DepthwiseAvgPool(6).state_dict() == {}  # nothing learnt, nothing in a checkpoint
+@pytest.mark.parametrize("batchnorm", ["none", "after_pool"])
+def test_the_model_a_train_job_builds_is_the_model_lenet_writes(batchnorm):
+    """build_model is lenet() with its weights in channels-last layout where it has no BatchNorm: the
+    same layers and the same initial weights, so the same function."""
+    torch.manual_seed(0)
+    built = build_model({**DEFAULT, "batchnorm": batchnorm})
+    torch.manual_seed(0)
+    written = lenet(**{**DEFAULT, "batchnorm": batchnorm})
+    assert kinds(built) == kinds(written)
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), written.state_dict().values()))
+    second = [layer for layer in built if isinstance(layer, nn.Conv2d)][1]  # 6 channels in: a layout to tell
+    assert second.weight.is_contiguous(memory_format=torch.channels_last) == (batchnorm == "none")

@@ -12,7 +12,6 @@ SOURCES = [
     "results/figures/report.json",
     "benchmarks/study.json",
     "benchmarks/results.json",
-    "benchmarks/scale.json",
     "benchmarks/drift.json",
     "benchmarks/verdicts.json",
     "results/design.json",

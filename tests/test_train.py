@@ -37,7 +37,7 @@ def prepare_tiny(params, raw_dir, stage_files, out_dir, seed):
     """The tiny run's training set for `seed` in out_dir: its subset, then its views."""
     run = params["runs"]["tiny"]
     subset, trainset = out_dir / f"subsets/{seed}.npz", out_dir / f"prepared/{seed}.npz"
-    subsample(run["fraction"], seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
+    subsample(params, str(run["fraction"]), seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
     prepare(params, run["policy"], str(run["fraction"]), seed, raw_dir, stage_files["train_split"], subset, trainset)
     return trainset
 
@@ -84,6 +84,7 @@ def test_a_seeds_files_do_not_depend_on_what_trained_before_it(tmp_path, raw_dir
     """Seed 1 after seeds 0 and 5 in the same process gives the bytes of seed 1 in a fresh one: its
     streams are its own, whatever the process drew before."""
     params["runs"]["tiny"].update(model="lenet_relu_max", optimizer="adam", fraction=0.5)
+    params["seeds"] = 6  # seeds 0 to 5
     for seed in (0, 5):
         run_training(params, raw_dir, stage_files, tmp_path / "before", seed=seed)
     after = run_training(params, raw_dir, stage_files, tmp_path / "before", seed=1)
@@ -146,20 +147,20 @@ def test_prepare_refuses_any_subset_but_its_own(tmp_path, raw_dir, params, stage
     if drawn_for == "the validation split":
         subset = stage_files["val_split"]
     elif drawn_for == "edited":
-        subsample(0.5, 0, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
+        subsample(params, "0.5", 0, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
         indices = np.load(subset)["indices"]
         save_subset(subset, indices[:-1], {"fraction": "0.5", "seed": 0})
     else:
         fraction, seed = drawn_for
-        subsample(float(fraction), seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
+        subsample(params, fraction, seed, raw_dir, stage_files["train_split"], stage_files["val_split"], subset)
     with pytest.raises(LenetError, match=message):
         prepare(params, "none", "0.5", 0, raw_dir, stage_files["train_split"], subset, tmp_path / "t.npz")
     assert not (tmp_path / "t.npz").exists()
 
 
-def test_subsample_refuses_a_training_split_that_shares_validation_images(tmp_path, raw_dir, stage_files):
-    with pytest.raises(LenetError, match=r"val.npy: shares images with the validation split .*val.npy"):
-        subsample(0.5, 0, raw_dir, stage_files["val_split"], stage_files["val_split"], tmp_path / "s.npy")
+def test_subsample_refuses_a_training_split_that_shares_validation_images(tmp_path, raw_dir, params, stage_files):
+    with pytest.raises(LenetError, match=r"val.npy: holds 60 images of the validation split .*val.npy"):
+        subsample(params, "0.5", 0, raw_dir, stage_files["val_split"], stage_files["val_split"], tmp_path / "s.npy")
     assert not (tmp_path / "s.npy").exists()
 
 

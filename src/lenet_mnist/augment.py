@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SIDE = 28
+from lenet_mnist.data import SIDE
+
 CHUNK = 8192  # images per grid_sample call: bounds the memory of the float copies
 
 

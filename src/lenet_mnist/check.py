@@ -1,5 +1,5 @@
 """Stage `check`, DVC's first: params.yaml validated (the CLI does that before any stage), the code
-fingerprints rewritten where a stage's code changed meaning (imports.py), and workflow/jobs.yaml,
+fingerprints rewritten where a stage's code changed meaning (fingerprints.py), and workflow/jobs.yaml,
 the jobs that dvc.yaml loops over, kept equal to what params.yaml defines. Every other stage
 depends on a fingerprint, so DVC runs this one first; the Snakefile does the same when it parses."""
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from lenet_mnist.devices import check_device
 from lenet_mnist.errors import LenetError
-from lenet_mnist.imports import write_fingerprints, write_if_changed
+from lenet_mnist.fingerprints import write_fingerprints, write_if_changed
 from lenet_mnist.jobs import dvc_vars
 
 log = logging.getLogger(__name__)
@@ -28,19 +29,6 @@ def jobs_yaml(params):
         "# Written by lenet-mnist check (and the Snakefile) from params.yaml: the jobs dvc.yaml loops over.\n"
         f"digest: {hashlib.sha256(lists.encode()).hexdigest()[:16]}\n{lists}"
     )
-
-
-def check_device(params):
-    """A plan that trains on CUDA needs a CUDA device where the jobs run: refused before any job
-    (whose outputs Snakemake removes before it runs) rather than as a traceback in each."""
-    if params["compute"]["device"] == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise LenetError(
-                "params.yaml: compute.device: cuda, but torch finds no CUDA device on this machine "
-                "(allowed here: auto, cpu)"
-            )
 
 
 def special_file(path):

@@ -1,5 +1,5 @@
-"""The raw MNIST files as arrays and tensors, and the files the data stages write: index files
-and prepared training sets."""
+"""The raw MNIST files as numpy arrays, and the files the data stages write: index files and
+prepared training sets."""
 
 import json
 from pathlib import Path
@@ -64,14 +64,15 @@ def load_indices(path):
         indices = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise LenetError(f"{path}: not an index file written by lenet-mnist ({e})") from None
-    if indices.dtype != np.int64 or indices.ndim != 1:
-        raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
     check_indices(path, indices)
     return indices
 
 
 def check_indices(path, indices):
-    """Indices into MNIST's training part mean distinct images: each in range, none twice."""
+    """Indices into MNIST's training part mean distinct images: a 1-d int64 array, each in range,
+    none twice."""
+    if indices.dtype != np.int64 or indices.ndim != 1:
+        raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
     if len(indices) and not 0 <= indices.min() <= indices.max() < MNIST_TRAIN_IMAGES:
         raise LenetError(
             f"{path}: holds indices from {indices.min()} to {indices.max()} (allowed: 0 to {MNIST_TRAIN_IMAGES - 1})"
@@ -106,3 +107,10 @@ def load_trainset(path, key):
     if found != key:
         raise LenetError(f"{path}: prepared for {found}, not for {key}")
     return views, labels, indices
+
+
+def check_unseen(indices, path, val_path):
+    """Validation accuracy must be of unseen images: `indices` (of `path`) may hold none of the
+    validation split's."""
+    if shared := len(np.intersect1d(indices, load_indices(val_path))):
+        raise LenetError(f"{path}: holds {shared} images of the validation split {val_path}")

@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from lenet_mnist.charts import save  # noqa: E402
 from lenet_mnist.data import read_part  # noqa: E402
 from lenet_mnist.files import atomic_dir, write_json  # noqa: E402
 from lenet_mnist.model import pixels  # noqa: E402
-from lenet_mnist.plot import save  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,8 @@ def plot_positional(p, x, path):
     save(fig, path)
 
 
-def derivations(params, raw_dir, out_dir):
+def derivations(params, raw_dir, checks_path, out_dir):
+    """The checks (checks_path), which summarize reads, and a figure per problem set (out_dir)."""
     spec = params["derivations"]
     generator = torch.Generator().manual_seed(spec["seed"])
     torch.use_deterministic_algorithms(True)
@@ -234,21 +235,19 @@ def derivations(params, raw_dir, out_dir):
         **{f"ps2_bptt_{k}": v for k, v in check_bptt(generator, spec["trials"], spec["rnn_steps"]).items()},
         **{f"ps3_{k}": v for k, v in positional.items()},
     }
-    with atomic_dir(out_dir, "derivations") as written:  # the figures and checks.json: complete or absent
+    with atomic_dir(out_dir, "derivations") as written:  # the figures: complete or absent
         plot_sobel(digits, written / "ps1_sobel.png")
         plot_bptt(spec, generator, written / "ps2_bptt.png")
         plot_positional(p, x, written / "ps3_positional.png")
-        write_json(
-            written / "checks.json",
-            {
-                "max_relative_difference": checks,
-                "tolerance": spec["tolerance"],
-                "passed": {
-                    k: v < spec["tolerance"] for k, v in checks.items() if not k.startswith("ps2_bptt_notebook")
-                },
-                "captions": captions(spec, checks),
-            },
-        )
+    write_json(
+        checks_path,
+        {
+            "max_relative_difference": checks,
+            "tolerance": spec["tolerance"],
+            "passed": {k: v < spec["tolerance"] for k, v in checks.items() if not k.startswith("ps2_bptt_notebook")},
+            "captions": captions(spec, checks),
+        },
+    )
     for name, value in checks.items():
         log.info("%-32s max relative difference %.3g", name, value)
 

@@ -9,6 +9,7 @@ from lenet_mnist.checkpoint import load_checkpoint
 from lenet_mnist.data import N_CLASSES, read_part
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import write_json
+from lenet_mnist.jobs import checked_job
 from lenet_mnist.model import predict, score, to_tensors
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def metrics_of(logits, labels):
 
 def evaluate(params, run, seed, checkpoint_path, raw_dir, metrics_path):
     """The test metrics of one (run, seed) checkpoint, once it is known to be that run's and seed's."""
+    checked_job(params, run, seed)
     model, ckpt = load_checkpoint(checkpoint_path)
     found = (ckpt["params"].get("run"), ckpt["params"].get("seed"))
     if found != (run, seed) or ckpt["architecture"] != params["models"][params["runs"][run]["model"]]:

@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import yaml  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from lenet_mnist.charts import curves_by_epoch, long_history, save  # noqa: E402
 from lenet_mnist.errors import LenetError  # noqa: E402
 from lenet_mnist.files import atomic_dir, atomic_path, write_json  # noqa: E402
 from lenet_mnist.formats import (  # noqa: E402
@@ -31,7 +31,6 @@ from lenet_mnist.formats import (  # noqa: E402
     verdict_words,
 )
 from lenet_mnist.jobs import run_seeds  # noqa: E402
-from lenet_mnist.plot import long_history, save  # noqa: E402
 from lenet_mnist.records import history_of, read_json, read_metrics  # noqa: E402
 from lenet_mnist.sizes import run_size  # noqa: E402
 from lenet_mnist.stats import mean_ci  # noqa: E402
@@ -42,17 +41,14 @@ ANSWERS = "workflow/report/answers.yaml"
 PLACEHOLDER = re.compile(r"\{((?:claim|run) [^{}]+)\}")
 
 
-def format_epochs(speed):
+def format_epochs(speed, cell=False):
+    """The median epoch that reached a threshold, or how many seeds did not (in a sentence) or did
+    (in a table cell)."""
     if speed["reached"] < speed["of"]:
+        if cell:
+            return f"{speed['reached']} of {speed['of']} seeds"
         return f"not reached by {speed['of'] - speed['reached']} of {speed['of']} seeds"
-    return f"epoch {speed['median']:g}"
-
-
-def format_epochs_cell(speed):
-    """For a table cell: the median epoch, or how many seeds got there."""
-    if speed["reached"] < speed["of"]:
-        return f"{speed['reached']} of {speed['of']} seeds"
-    return f"{speed['median']:g}"
+    return f"{speed['median']:g}" if cell else f"epoch {speed['median']:g}"
 
 
 def save_csv(frame, path):
@@ -71,25 +67,18 @@ def learning_curves(params, runs, history_dir, out_dir, study):
         ignore_index=True,
     )
     long = long_history(history, ids=("epoch", "run", "seed"))
-    grid = sns.relplot(
-        data=long,
-        x="epoch",
-        y="value",
+    curves_by_epoch(
+        long,
+        out_dir / f"{study}.png",
+        f"{study}: mean over each run's seeds, 95% CI",
+        {"template": "{row_name} {col_name}"},
         hue="run",
         row="split",
         col="metric",
-        kind="line",
-        errorbar=("ci", 95),
-        seed=0,
         facet_kws={"sharey": "col"},
         height=3,
         aspect=1.4,
     )
-    grid.set_titles(template="{row_name} {col_name}")
-    for ax in grid.axes.flat:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    grid.figure.suptitle(f"{study}: mean over each run's seeds, 95% CI", y=1.02)
-    save(grid.figure, out_dir / f"{study}.png")
     means = history.drop(columns="seed").groupby(["run", "epoch"], sort=False).mean().reset_index()
     return means.assign(study=study)
 
@@ -266,8 +255,8 @@ def study_table(params, summary, spec):
             "run": run,
             "sgd_steps": f"{sgd_steps(params, run):,}",
             "test_accuracy": format_ci(summary["runs"][run]["test_accuracy"]),
-            "epochs_to_val_95": format_epochs_cell(summary["runs"][run]["epochs_to_val_95"]),
-            "epochs_to_val_98": format_epochs_cell(summary["runs"][run]["epochs_to_val_98"]),
+            "epochs_to_val_95": format_epochs(summary["runs"][run]["epochs_to_val_95"], cell=True),
+            "epochs_to_val_98": format_epochs(summary["runs"][run]["epochs_to_val_98"], cell=True),
         }
         for run in spec["runs"]
     ]

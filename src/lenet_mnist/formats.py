@@ -1,25 +1,29 @@
 """How numbers read in tables, captions and answers, a library: a mean with its interval over
 seeds, a paired difference, a p-value, a claim's verdict in words."""
 
+import math
+
 from lenet_mnist.claims import describe
 
 
-def format_ci(stat, bounds=(0.0, 1.0)):
-    """'0.9912 [0.9890, 0.9934] (n=10)': a mean, its 95% CI over seeds and how many. The interval is
-    shown clipped to what the quantity can be (an accuracy's [0, 1]); summary.json keeps it raw."""
+def format_interval(stat, spec, bounds=(-math.inf, math.inf)):
+    """A mean, its 95% CI over seeds (clipped to `bounds`) and how many seeds, each number in the
+    format `spec`."""
     if stat["ci95_low"] is None:
-        return f"{stat['mean']:.4f} (1 seed)"
+        return f"{stat['mean']:{spec}} (1 seed)"
     low, high = max(stat["ci95_low"], bounds[0]), min(stat["ci95_high"], bounds[1])
-    return f"{stat['mean']:.4f} [{low:.4f}, {high:.4f}] (n={stat['n']})"
+    return f"{stat['mean']:{spec}} [{low:{spec}}, {high:{spec}}] (n={stat['n']})"
+
+
+def format_ci(stat, bounds=(0.0, 1.0)):
+    """'0.9912 [0.9890, 0.9934] (n=10)': the interval shown clipped to what the quantity can be (an
+    accuracy's [0, 1]); summary.json keeps it raw."""
+    return format_interval(stat, ".4f", bounds)
 
 
 def format_diff(stat, digits=4):
-    """'+0.0123 [+0.0100, +0.0146] (n=10)': a mean paired difference, its 95% CI and how many seeds."""
-    if stat["ci95_low"] is None:
-        return f"{stat['mean']:+.{digits}f} (1 seed)"
-    return (
-        f"{stat['mean']:+.{digits}f} [{stat['ci95_low']:+.{digits}f}, {stat['ci95_high']:+.{digits}f}] (n={stat['n']})"
-    )
+    """'+0.0123 [+0.0100, +0.0146] (n=10)': a mean paired difference, signed."""
+    return format_interval(stat, f"+.{digits}f")
 
 
 def format_p(p):

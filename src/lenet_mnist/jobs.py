@@ -4,7 +4,42 @@ training set per (policy, fraction, seed), and a training and an evaluation job 
 Each is keyed by what it depends on: two runs that differ only in model or optimizer share their
 prepared sets. The Snakefile expands its wildcards from these lists; dvc.yaml loops over the same
 lists, which `lenet-mnist check` writes to workflow/jobs.yaml (DVC's templating cannot nest loops,
-nor filter a matrix)."""
+nor filter a matrix).
+
+A stage given a key on its command line checks it here first: a job that params.yaml does not
+define is refused in one line, before anything is read."""
+
+from lenet_mnist.errors import LenetError
+
+
+def checked_run(params, run):
+    if run not in params["runs"]:
+        raise LenetError(f"--run {run}: not a run of params.yaml (allowed: {', '.join(params['runs'])})")
+    return run
+
+
+def checked_policy(params, policy):
+    if policy not in params["policies"]:
+        raise LenetError(f"--policy {policy}: not a policy of params.yaml (allowed: {', '.join(params['policies'])})")
+    return policy
+
+
+def fraction_of(params, spelled):
+    """A fraction of subsample.fractions, from its spelling there (the spelling in the job's paths)."""
+    listed = {str(f): f for f in params["subsample"]["fractions"]}
+    if spelled not in listed:
+        raise LenetError(f"--fraction {spelled}: not in subsample.fractions (allowed: {', '.join(listed)})")
+    return listed[spelled]
+
+
+def checked_job(params, run, seed):
+    """A (run, seed) that params.yaml trains."""
+    seeds = run_seeds(params, checked_run(params, run))
+    if seed not in seeds:
+        raise LenetError(
+            f"--seed {seed}: run {run} is trained with seeds 0 to {seeds[-1]} (seeds, studies.*.seeds, claims.*.seeds)"
+        )
+    return run, seed
 
 
 def run_seeds(params, run):

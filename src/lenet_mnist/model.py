@@ -5,23 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class DepthwiseAvgPool(nn.Module):
-    """2x2 average pooling with stride 2, computed as a depthwise convolution whose weights are
-    fixed at 1/4: nn.AvgPool2d's numbers (to rounding), but on channels-last activations of few
-    channels (6 and 16), which leave ATen's pooling
-    kernels mostly unvectorised, oneDNN runs it faster on a CPU, forward and backward
-    (`lenet-mnist bench` measures the step)."""
-
-    def __init__(self, channels):
-        super().__init__()
-        # A buffer, so that .to() moves it; not persistent: checkpoints hold only what is learnt.
-        self.register_buffer("weight", torch.full((channels, 1, 2, 2), 0.25), persistent=False)
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight, stride=2, groups=self.weight.shape[0])
-
-
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
@@ -66,18 +49,11 @@ def lenet(activation="sigmoid", pool="avg", batchnorm="none", init="default"):
 
 def build_model(architecture):
     """A model from a `models` entry of params.yaml (schema defaults filled in), as the train and
-    evaluate stages run it: lenet()'s function, computed faster on a CPU
-    (`lenet-mnist bench` times every model of params.yaml both ways). Its average pooling is a
-    DepthwiseAvgPool. Without BatchNorm its convolution weights are in channels-last layout, so
-    that oneDNN's convolutions and the pooling run without layout conversions (max pooling most of
-    all); with BatchNorm they are not, as ATen's BatchNorm of 6 channels is slower on
-    channels-last tensors."""
+    evaluate stages run it: lenet()'s, with its convolution weights in channels-last layout where it
+    has no BatchNorm, so that oneDNN's convolutions and pooling run without layout conversions (ATen's
+    BatchNorm of 6 channels is slower on channels-last tensors). `lenet-mnist bench` times each model
+    with and without it (docs/speed.md)."""
     model = lenet(**architecture)
-    for i, layer in enumerate(model):
-        if isinstance(layer, nn.Conv2d):
-            channels = layer.out_channels
-        elif isinstance(layer, nn.AvgPool2d):
-            model[i] = DepthwiseAvgPool(channels)
     if not any(isinstance(layer, nn.BatchNorm2d) for layer in model):
         model = model.to(memory_format=torch.channels_last)
     return model

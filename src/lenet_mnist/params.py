@@ -307,3 +307,12 @@ def read_params(path):
     finally:
         loader.dispose()
     return params
+
+
+def check_unchanged(path, written, what, then):
+    """params.yaml must still be what `what` read at its start: both tools record the params.yaml
+    they find once it ends, and its outputs are of the values it read. `then`: what to do."""
+    if read_params(path) != written:
+        raise ParamsError(
+            f"{path}: edited while {what} ran, whose outputs are of the values it read at its start; {then}"
+        )

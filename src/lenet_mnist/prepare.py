@@ -15,6 +15,7 @@ import numpy as np
 from lenet_mnist.augment import materialise
 from lenet_mnist.data import load_indices, read_part, save_trainset
 from lenet_mnist.errors import LenetError
+from lenet_mnist.jobs import checked_policy, fraction_of
 from lenet_mnist.streams import torch_stream
 from lenet_mnist.subsample import load_subset, subsample_indices
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def prepare(params, policy, fraction, seed, raw_dir, train_split_path, subset_path, trainset_path):
+    """The stage: `fraction` as subsample.fractions spells it."""
+    checked_policy(params, policy)
+    fraction_of(params, fraction)
     subset = load_subset(subset_path, {"fraction": fraction, "seed": seed})
     images, labels = read_part(raw_dir, "train")
     # Drawn again too (it takes milliseconds): a file edited by hand, or drawn from another training

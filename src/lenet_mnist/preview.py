@@ -3,8 +3,8 @@ beside their views."""
 
 import logging
 
+from lenet_mnist.charts import plot_preview
 from lenet_mnist.data import read_part, read_trainset
-from lenet_mnist.plot import plot_preview
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ import logging
 
 import numpy as np
 
-from lenet_mnist.data import check_indices, load_indices, read_labels
+from lenet_mnist.data import check_indices, check_unseen, load_indices, read_labels
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_path
+from lenet_mnist.jobs import fraction_of
 from lenet_mnist.sizes import subset_size
 from lenet_mnist.streams import numpy_stream
 
@@ -73,19 +74,15 @@ def load_subset(path, key):
         raise LenetError(f"{path}: not a subset written by lenet-mnist subsample ({e})") from None
     if found != key:
         raise LenetError(f"{path}: drawn for {found}, not for {key}; rebuild it with lenet-mnist subsample")
-    if indices.dtype != np.int64 or indices.ndim != 1:
-        raise LenetError(f"{path}: expected a 1-d int64 array, found {indices.dtype} of shape {indices.shape}")
     check_indices(path, indices)
     return indices
 
 
-def subsample(fraction, seed, raw_dir, train_path, val_path, out_path):
+def subsample(params, fraction, seed, raw_dir, train_path, val_path, out_path):
+    """The stage: `fraction` as subsample.fractions spells it."""
+    fraction = fraction_of(params, fraction)
     train = load_indices(train_path)
-    # A run must never train on validation images, whatever split file it is given.
-    if np.isin(train, load_indices(val_path)).any():
-        raise LenetError(
-            f"{train_path}: shares images with the validation split {val_path}; rebuild both with lenet-mnist split"
-        )
+    check_unseen(train, train_path, val_path)  # whatever split file it is given
     subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, seed)
     save_subset(out_path, subset, {"fraction": str(fraction), "seed": seed})
     log.info("subset %s, seed %d: %d of %d training images -> %s", fraction, seed, len(subset), len(train), out_path)

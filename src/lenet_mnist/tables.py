@@ -17,7 +17,6 @@ differs from what the results give.
 - `throughput`, `models`: the training rates of a train job against the notebook's loop, and
   per model, of the last `make bench` (benchmarks/results.json);
 - `drift`: the jobs retrained with AVX2's kernels, how far each moved (benchmarks/drift.json);
-- `scale`: planning time of both tools, this study and a generated one (benchmarks/scale.json).
 """
 
 import logging
@@ -257,17 +256,22 @@ def throughput_table(root):
 
 
 def models_table(root):
+    """Per model: as written against as a train job builds it, and each speed device's on/off ratio
+    (a train job against the same job without it; blank where the device does not apply)."""
     bench = read_json(root / "benchmarks/results.json", "the results")
+    devices = list(dict.fromkeys(d for rates in bench["models"].values() for d in rates.get("devices", {})))
     rows = [
         (
             f"`{model}`",
             f"{rates['as_written_samples_per_s']:,.0f}",
             f"{rates['our_samples_per_s']:,.0f}",
             ratio(rates["ratio"]),
+            *(ratio(rates["devices"][d]) if d in rates.get("devices", {}) else "" for d in devices),
         )
         for model, rates in bench["models"].items()
     ]
-    return markdown(["model", "as `lenet()` writes it", "as a train job builds it", "ratio (lowest-highest)"], rows)
+    header = ["model", "as `lenet()` writes it", "as a train job builds it", "ratio (lowest-highest)"]
+    return markdown(header + [f"on/off: {d.replace('_', ' ')}" for d in devices], rows)
 
 
 def drift_table(root):
@@ -325,24 +329,6 @@ def verdicts_table(root):
     )
 
 
-def scale_table(root):
-    scale = read_json(root / "benchmarks/scale.json", "the results")
-    rows = [
-        (
-            f"`{label}`" if label == "params.yaml" else label,
-            f"{study['runs']:,}",
-            f"{study['trained_models']:,}",
-            f"{study['snakemake_dry_run_s']:.1f}",
-            f"{study['dvc_status_s']:.1f}",
-        )
-        for label, study in scale.items()
-        if isinstance(study, dict) and "runs" in study
-    ]
-    return f"`benchmarks/scale.json` ({on_machine(scale)}, {scale['statistic']}):\n\n" + markdown(
-        ["study", "runs", "trained models", "`snakemake -n`, s", "`dvc status`, s"], rows
-    )
-
-
 def render(root, name):
     kind, *args = name.split()
     makers = {
@@ -357,7 +343,6 @@ def render(root, name):
         "design": design_table,
         "per_class": per_class_table,
         "verdicts": verdicts_table,
-        "scale": scale_table,
         "drift": drift_table,
     }
     if kind not in makers:

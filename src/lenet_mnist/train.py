@@ -5,7 +5,6 @@ import logging
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -13,9 +12,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from lenet_mnist.allocator import reuse_freed_memory
 from lenet_mnist.checkpoint import load_tensors, save_checkpoint, save_tensors
-from lenet_mnist.data import load_indices, load_trainset, read_part
+from lenet_mnist.data import check_unseen, load_indices, load_trainset, read_part
+from lenet_mnist.devices import check_device, resolve_device
 from lenet_mnist.errors import LenetError
 from lenet_mnist.files import atomic_set, digest_of
+from lenet_mnist.jobs import checked_job
 from lenet_mnist.model import build_model, predict, score, to_tensors, to_unit
 from lenet_mnist.records import HISTORY_COLUMNS, write_history
 from lenet_mnist.streams import stream_seed, torch_stream
@@ -25,12 +26,6 @@ log = logging.getLogger(__name__)
 # Images per validation pass after each epoch: a constant, so that training reads nothing of the
 # evaluate section (whose batch size then reruns evaluation alone).
 VALIDATION_BATCH = 1000
-
-
-def resolve_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def make_optimizer(spec, parameters, epochs):
@@ -44,7 +39,7 @@ def make_optimizer(spec, parameters, epochs):
     return optimizer, torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def train_epoch(model, optimizer, images, labels, batch_size, generator, progress):
+def train_epoch(model, optimizer, images, labels, batch_size, generator, progress, layout=torch.channels_last):
     """One pass over a fresh shuffle drawn from `generator` (the seed's "order" stream). `images`
     are uint8 (N x 28 x 28); each batch is gathered as bytes, a quarter of the memory traffic of
     floats, and then made float (the same numbers as gathering floats). Returns the
@@ -60,7 +55,7 @@ def train_epoch(model, optimizer, images, labels, batch_size, generator, progres
     for step, start in enumerate(range(0, len(labels), batch_size), start=1):
         batch = order[start : start + batch_size]
         # index_select copies whole rows; channels-last is the layout the convolutions compute in.
-        x = to_unit(images.index_select(0, batch).unsqueeze(1), torch.channels_last)
+        x = to_unit(images.index_select(0, batch).unsqueeze(1), layout)
         y = labels[batch]
         logits = model(x)
         loss = F.cross_entropy(logits, y)
@@ -110,15 +105,18 @@ def load_state(path, identity):
     return state
 
 
-def set_up_process(threads):
+def set_up_process(threads, reuse_memory=True):
     """A training process: its torch threads, freed memory kept for reuse, deterministic kernels."""
     torch.set_num_threads(threads)
-    reuse_freed_memory()
+    if reuse_memory:
+        reuse_freed_memory()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, when on a GPU
     torch.use_deterministic_algorithms(True)
 
 
 def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkpoint_path, history_path, threads):
+    checked_job(params, run_name, seed)
+    check_device(params)  # one line, not a traceback from torch
     run = params["runs"][run_name]
     architecture = params["models"][run["model"]]
     set_up_process(threads)
@@ -129,9 +127,8 @@ def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkp
     views = torch.from_numpy(views).to(device)  # kept as bytes; each batch is made float
     train_y = torch.from_numpy(labels.astype("int64")).to(device)
     images, all_labels = read_part(raw_dir, "train")
+    check_unseen(indices, trainset_path, val_split_path)
     val = load_indices(val_split_path)
-    if overlap := len(np.intersect1d(indices, val)):  # validation accuracy must be of unseen images
-        raise LenetError(f"{trainset_path}: holds {overlap} images of the validation split {val_split_path}")
     val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
     # The seed's own streams: the initial weights and the batch order (streams.py).

@@ -67,11 +67,21 @@ def notebook_loop(raw_dir, n, augmented, device):
     return epoch
 
 
-def our_loop(images, labels, augmented, device, ours=True, architecture=None):
+def without(model, device):
+    """The model as the train stage builds it, but for one of its speed devices."""
+    if device == "channels_last":
+        model = model.to(memory_format=torch.contiguous_format)
+    return model
+
+
+def our_loop(images, labels, augmented, device, ours=True, architecture=None, off=None):
     """An epoch of a train job (train.train_epoch) over the same images, one model (built as the
-    train stage builds it, or as written); augmented, it first draws one view of every image, as
-    prepare does."""
+    train stage builds it, or as written, or without the speed device `off`); augmented, it first
+    draws one view of every image, as prepare does."""
     model, optimizer = fresh_model(device, ours, architecture)
+    model = without(model, off)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    layout = torch.contiguous_format if off == "channels_last" or not ours else torch.channels_last
     originals = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
     y = torch.from_numpy(labels.astype("int64")).to(device)
     generator = torch_stream(0, "order")
@@ -82,7 +92,7 @@ def our_loop(images, labels, augmented, device, ours=True, architecture=None):
             views = torch.from_numpy(materialise(images, NOTEBOOK_POLICY, torch_stream(0, "views"))[0]).to(device)
         else:
             views = originals
-        train_epoch(model, optimizer, views, y, BATCH, generator, quiet)
+        train_epoch(model, optimizer, views, y, BATCH, generator, quiet, layout)
 
     return epoch
 
@@ -132,7 +142,7 @@ def run(spec):
     if loop == "notebook":  # a process as the notebook ran it: only its thread count is ours
         torch.set_num_threads(spec["threads"])
     else:
-        set_up_process(spec["threads"])
+        set_up_process(spec["threads"], reuse_memory=spec.get("off") != "allocator")
     raw_dir, samples = Path(spec["raw"]), spec["samples"]
     if loop == "notebook":
         epoch = notebook_loop(raw_dir, samples, spec["augmented"], device)
@@ -151,7 +161,13 @@ def run(spec):
         same = all(torch.equal(a, b) for a, b in zip(first().values(), other_first().values()))
         return {"samples_per_s": rate, "bit_identical_beside_other_seeds": same}
     epoch = our_loop(
-        images, labels, spec.get("augmented", False), device, ours=loop == "ours", architecture=spec.get("architecture")
+        images,
+        labels,
+        spec.get("augmented", False),
+        device,
+        ours=loop == "ours",
+        architecture=spec.get("architecture"),
+        off=spec.get("off"),
     )
     # One epoch to warm up, as a train job's first, then one timed.
     return {"samples_per_s": samples / seconds_per_call(epoch, device, repeats=1, calls=1)}

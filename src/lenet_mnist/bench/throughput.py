@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 
 from lenet_mnist.bench.common import machine
 from lenet_mnist.bench.contender import BATCH
+from lenet_mnist.devices import resolve_device
 from lenet_mnist.files import write_json
-from lenet_mnist.train import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ def spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def speed_devices(architecture):
+    """The speed devices of build_model and train.set_up_process that apply to a model: each is timed
+    on and off, and stays only while it earns its lines (docs/speed.md)."""
+    return [*(["channels_last"] if architecture.get("batchnorm", "none") == "none" else []), "allocator"]
+
+
 def contenders(models):
     """Every contender, in the order of a round: each of ours right after what it is compared with."""
     yield {"name": "notebook plain", "loop": "notebook", "augmented": False}
@@ -58,9 +64,18 @@ def contenders(models):
     for model, architecture in models.items():
         yield {"name": f"{model} as written", "loop": "as_written", "architecture": architecture}
         yield {"name": f"{model} ours", "loop": "ours", "augmented": False, "architecture": architecture}
+        for device in speed_devices(architecture):
+            yield {
+                "name": f"{model} ours without {device}",
+                "loop": "ours",
+                "architecture": architecture,
+                "off": device,
+            }
 
 
-def bench(models, raw_dir, out_path, threads, samples, repeats, device_name):
+def bench(params, raw_dir, out_path, threads, samples, repeats, device_name):
+    """Every contender, for each model of params.yaml."""
+    models = params["models"]
     device = resolve_device(device_name)
     common = {"raw": str(raw_dir), "samples": samples, "threads": threads, "device": str(device)}
     rounds = []
@@ -120,6 +135,10 @@ def summarise(rounds, models):
             "as_written_samples_per_s": rates(f"{model} as written"),
             "our_samples_per_s": rates(f"{model} ours"),
             "ratio": ratios(f"{model} ours", f"{model} as written"),
+            "devices": {
+                device: ratios(f"{model} ours", f"{model} ours without {device}")
+                for device in speed_devices(models[model])
+            },
         }
         for model in models
     }

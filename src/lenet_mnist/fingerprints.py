@@ -6,8 +6,9 @@ depend not on those files but on the stage's fingerprint, workflow/fingerprints/
 each file's syntax tree without docstrings (comments and layout are not in it) and of the schema
 without its descriptions. It is rewritten only when one of those changes, so that an edit that
 changes no meaning reruns nothing and one that does reruns exactly the stages whose code holds it.
-The CLI's dispatch (cli.py) parses arguments and calls the stage: it is left out, so that a new
-subcommand reruns nothing.
+The CLI (cli.py) parses the arguments that the stage's declaration (stages.py) lists and calls its
+function; both are left out, so that a new subcommand reruns nothing. A stage checks the keys it
+is given (jobs.py) itself, so those checks are in its closure.
 
 Download has no fingerprint: its output is fixed by the official md5s, so no code edit can change
 it. (Snakemake reads the raw files as ancient; a download rerun in the same run would keep it from
@@ -21,23 +22,11 @@ from pathlib import Path
 import yaml
 
 from lenet_mnist.files import write_bytes
+from lenet_mnist.stages import BY_NAME, FINGERPRINTED
 
 NAME = Path(__file__).parent.name
 SOURCE = f"src/{NAME}"  # in the checkout, as both tools see it: what they hash is what is edited
 FINGERPRINTS = "workflow/fingerprints"
-STAGES = [
-    "split",
-    "subsample",
-    "prepare",
-    "preview",
-    "train",
-    "evaluate",
-    "design",
-    "summarize",
-    "plot",
-    "figures",
-    "derivations",
-]
 PROSE = {"description", "title", "$comment", "examples"}  # schema keys that change no value
 
 
@@ -99,9 +88,11 @@ def sha256(text):
 
 
 def fingerprint(stage, root="."):
-    """The text of a stage's fingerprint file: a line per file of its code, with its meaning's hash."""
+    """The text of a stage's fingerprint file: a line per file of its code (its declared module's
+    closure, stages.py), with its meaning's hash."""
     lines = [
-        f"{SOURCE}/{name}.py {sha256(code_meaning(source(root, name).read_text()))}" for name in closure(stage, root)
+        f"{SOURCE}/{name}.py {sha256(code_meaning(source(root, name).read_text()))}"
+        for name in closure(BY_NAME[stage].module, root)
     ]
     schema = Path(root) / SOURCE / "params.schema.yaml"
     lines.append(f"{SOURCE}/{schema.name} {sha256(schema_meaning(schema.read_text()))}")
@@ -126,5 +117,7 @@ def write_if_changed(path, text):
 def write_fingerprints(root="."):
     """Each stage's fingerprint, rewritten where its code's meaning changed; the stages rewritten."""
     return [
-        stage for stage in STAGES if write_if_changed(Path(root) / fingerprint_path(stage), fingerprint(stage, root))
+        stage
+        for stage in FINGERPRINTED
+        if write_if_changed(Path(root) / fingerprint_path(stage), fingerprint(stage, root))
     ]
