@@ -43,41 +43,10 @@ def write_params(repo, params):
 
 
 def snakemake_jobs(repo, *args, cores=4):
-    """(rule, wildcards, command, inputs, outputs, logs and benchmark files, cores held, resources,
-    reason) of each job of a dry run."""
-    out = run(["snakemake", "--dry-run", "--printshellcmds", "--cores", str(cores), *args], repo)
-    jobs, job = [], None
-    for line in (out.stdout + out.stderr).splitlines():
-        if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            job = {
-                "rule": m[1],
-                "wildcards": "",
-                "cmd": None,
-                "inputs": [],
-                "outputs": frozenset(),
-                "side": [],
-                "threads": 1,
-                "resources": {},
-                "reason": "",
-            }
-            jobs.append(job)
-        elif job and (m := re.match(r"^\s+threads: (\d+)$", line)):  # printed when more than 1
-            job["threads"] = int(m[1])
-        elif job and (m := re.match(r"^\s+input: (.*)$", line)):
-            job["inputs"] = m[1].split(", ")
-        elif job and (m := re.match(r"^\s+reason: (.*)$", line)):
-            job["reason"] = m[1]
-        elif job and (m := re.match(r"^\s+output: (.*)$", line)):
-            job["outputs"] = frozenset(name.removesuffix(" (update)") for name in m[1].split(", "))
-        elif job and (m := re.match(r"^\s+(?:log|benchmark): (.*)$", line)):
-            job["side"] += m[1].split(", ")
-        elif job and (m := re.match(r"^\s+resources: (.*)$", line)):
-            job["resources"] = dict(pair.split("=", 1) for pair in m[1].split(", "))
-        elif job and (m := re.match(r"^\s+wildcards: (.*)$", line)):
-            job["wildcards"] = m[1]
-        elif job and line.startswith("Shell command: "):
-            job["cmd"] = line.removeprefix("Shell command: ")
-    return [j for j in jobs if j["rule"] != "all"]
+    """(rule, wildcards, command, inputs, outputs, logs and benchmark files, cores held, resources)
+    of each job that a dry run plans, from Snakemake's API (tests/plan.py); `args`: --forceall."""
+    out = run([sys.executable, str(ROOT / "tests/plan.py"), str(cores), *args], repo)
+    return [{**job, "outputs": frozenset(job["outputs"])} for job in json.loads(out.stdout.splitlines()[-1])]
 
 
 def dvc_index(repo):
