@@ -30,8 +30,8 @@ def main(cores, *flags):
         workflow = api.workflow(resource_settings=ResourceSettings(cores=int(cores)), snakefile=Path("Snakefile"))
         dag = workflow.dag(dag_settings=DAGSettings(forceall="--forceall" in flags))
         dag.execute_workflow(executor="local", pseudo_executor="dryrun")
-        # The DAG the dry run planned (the API returns none; its jobs are public objects).
-        jobs = workflow._workflow.dag.jobs
+        # The jobs the dry run would run (the API returns no DAG; its jobs are public objects).
+        jobs = workflow._workflow.dag.needrun_jobs(exclude_finished=False)
         print(json.dumps([planned(job) for job in jobs if job.rule.name != "all"]))
 
 
