@@ -85,11 +85,11 @@ def examples(text):
     return dict(re.findall(r"<!-- example: (\S+) -->\n```\w+\n(.*?)```", text, flags=re.S))
 
 
-def test_a_stage_added_as_the_docs_show_is_built_by_both_tools(tmp_path, wheel_cache):
+def test_a_stage_added_as_the_docs_show_is_built_by_both_tools(built_copy, wheel_cache):
+    """In a copy of the built smoke study: its raw files and split are there, and up to date in both."""
     blocks = examples((ROOT / "docs/stages.md").read_text())
     assert set(blocks) == {"src/lenet_mnist/count.py", "COMMANDS", "workflow/rules/count.smk", "dvc.yaml"}
-    repo = copy_repo(tmp_path / "repo")
-    use_params(repo, SMOKE_PARAMS)
+    repo = built_copy
     (repo / "src/lenet_mnist/count.py").write_text(blocks["src/lenet_mnist/count.py"])
     stages = repo / "src/lenet_mnist/stages.py"
     stages.write_text(stages.read_text().replace("\n]\n\nBY_NAME", "\n" + blocks["COMMANDS"] + "]\n\nBY_NAME", 1))
@@ -110,10 +110,11 @@ def test_a_stage_added_as_the_docs_show_is_built_by_both_tools(tmp_path, wheel_c
 
     env = {"PYTHONPATH": str(repo / "src"), "LENET_MNIST_CACHE": str(wheel_cache)}  # the copy's package
     assert "images per class" in run(["lenet-mnist", "count", "--help"], repo, env).stdout
-    run(["snakemake", "--cores", "2", "results/counts.json"], repo, env)
+    out = run(["snakemake", "--cores", "2", "results/counts.json"], repo, env)
+    assert re.findall(r"^(?:local)?rule (\w+):", out.stderr, flags=re.M) == ["count"]  # the new stage alone
     by_snakemake = json.loads((repo / "results/counts.json").read_text())
     assert (repo / "workflow/fingerprints/count").read_text().splitlines()[1].startswith("src/lenet_mnist/count.py")
     (repo / "results/counts.json").unlink()
-    run(["dvc", "repro", "count"], repo, env)
+    assert "Running stage 'count'" in run(["dvc", "repro", "count"], repo, env).stdout
     assert json.loads((repo / "results/counts.json").read_text()) == by_snakemake
     assert sum(by_snakemake.values()) == len(np.load(repo / "data/split/train.npy"))
