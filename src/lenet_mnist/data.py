@@ -109,8 +109,8 @@ def load_trainset(path, key):
     return views, labels, indices
 
 
-def check_unseen(indices, path, val_path):
+def check_unseen(indices, path, val, val_path):
     """Validation accuracy must be of unseen images: `indices` (of `path`) may hold none of the
-    validation split's."""
-    if shared := len(np.intersect1d(indices, load_indices(val_path))):
+    validation split's, `val` (of `val_path`)."""
+    if shared := len(np.intersect1d(indices, val)):
         raise LenetError(f"{path}: holds {shared} images of the validation split {val_path}")

@@ -82,7 +82,7 @@ def subsample(params, fraction, seed, raw_dir, train_path, val_path, out_path):
     """The stage: `fraction` as subsample.fractions spells it."""
     fraction = fraction_of(params, fraction)
     train = load_indices(train_path)
-    check_unseen(train, train_path, val_path)  # whatever split file it is given
+    check_unseen(train, train_path, load_indices(val_path), val_path)  # whatever split file it is given
     subset = subsample_indices(train, read_labels(raw_dir, "train"), fraction, seed)
     save_subset(out_path, subset, {"fraction": str(fraction), "seed": seed})
     log.info("subset %s, seed %d: %d of %d training images -> %s", fraction, seed, len(subset), len(train), out_path)

@@ -127,8 +127,8 @@ def train(params, run_name, seed, trainset_path, raw_dir, val_split_path, checkp
     views = torch.from_numpy(views).to(device)  # kept as bytes; each batch is made float
     train_y = torch.from_numpy(labels.astype("int64")).to(device)
     images, all_labels = read_part(raw_dir, "train")
-    check_unseen(indices, trainset_path, val_split_path)
     val = load_indices(val_split_path)
+    check_unseen(indices, trainset_path, val, val_split_path)
     val_x, val_y = to_tensors(images[val], all_labels[val], device)
 
     # The seed's own streams: the initial weights and the batch order (streams.py).

@@ -67,20 +67,13 @@ def notebook_loop(raw_dir, n, augmented, device):
     return epoch
 
 
-def without(model, device):
-    """The model as the train stage builds it, but for one of its speed devices."""
-    if device == "channels_last":
-        model = model.to(memory_format=torch.contiguous_format)
-    return model
-
-
 def our_loop(images, labels, augmented, device, ours=True, architecture=None, off=None):
     """An epoch of a train job (train.train_epoch) over the same images, one model (built as the
     train stage builds it, or as written, or without the speed device `off`); augmented, it first
     draws one view of every image, as prepare does."""
     model, optimizer = fresh_model(device, ours, architecture)
-    model = without(model, off)
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    if off == "channels_last":
+        model.to(memory_format=torch.contiguous_format)  # in place: the optimizer keeps its parameters
     layout = torch.contiguous_format if off == "channels_last" or not ours else torch.channels_last
     originals = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
     y = torch.from_numpy(labels.astype("int64")).to(device)
